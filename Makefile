@@ -1,0 +1,44 @@
+# Helpline: `make run` and `make test` set up whatever is missing first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+MODELS := var/models
+DEPS   := requirements.txt requirements-nodeps.txt setup.cfg pyproject.toml
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test lint typecheck pytest models rasa-sdk-venv clean
+
+setup: $(STAMP) models rasa-sdk-venv
+
+$(STAMP): $(DEPS)
+	@echo "==> Creating $(VENV) and installing packages"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+models: $(STAMP)
+	@$(BIN)/helpline nlu prepare --cache $(MODELS)
+
+rasa-sdk-venv:
+	@bash scripts/setup-rasa-sdk-venv.sh
+
+run: setup
+	$(BIN)/helpline run
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot connectors llm tests flows
+	$(BIN)/ruff format --check bot connectors llm tests flows
+
+typecheck: $(STAMP)
+	$(BIN)/mypy bot connectors llm flows/actions.py
+
+pytest: setup
+	$(BIN)/pytest
+
+test: setup lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .venv-rasa-sdk var .mypy_cache .ruff_cache

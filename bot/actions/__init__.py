@@ -1,0 +1,19 @@
+"""Custom actions: in-process Python actions and rasa-sdk action servers."""
+
+from bot.actions.registry import (
+    DEFAULT_TIMEOUT,
+    ActionDeps,
+    ActionRegistry,
+    LocalAction,
+    OrderLookup,
+    action,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ActionDeps",
+    "ActionRegistry",
+    "LocalAction",
+    "OrderLookup",
+    "action",
+]

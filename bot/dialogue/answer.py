@@ -1,0 +1,41 @@
+"""The protocol for open-ended turns that no flow handles.
+
+``bot`` defines it; the LLM package implements it (local model, cloud
+fallback, escalation). Until an answerer is configured, open-ended turns run
+``pattern_cannot_handle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer to an open-ended message.
+
+    Attributes:
+        text: What to tell the customer.
+        route: Who answered: ``local``, ``cloud`` or ``human`` (a handoff).
+        confidence: The answerer's confidence in ``[0, 1]``.
+        citations: Identifiers of the knowledge-base passages used.
+        handoff_reason: Why a human is needed, when ``route`` is ``human``.
+    """
+
+    text: str
+    route: str = "local"
+    confidence: float = 0.0
+    citations: tuple[str, ...] = ()
+    handoff_reason: str | None = None
+
+
+class Answerer(Protocol):
+    """Answers open-ended messages, or returns ``None`` when it cannot."""
+
+    async def answer(
+        self, text: str, history: Sequence[dict[str, Any]], slots: dict[str, Any]
+    ) -> Answer | None:
+        """Answer ``text`` given the conversation so far."""
+        ...

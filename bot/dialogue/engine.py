@@ -1,0 +1,404 @@
+"""The flow engine: runs one user turn over the dialogue stack.
+
+:meth:`Engine.handle` takes the state and the NLU's parse of one message,
+chooses a command (:mod:`bot.dialogue.commands`), then runs steps until the
+conversation waits for input or the stack is empty. Everything it does is
+recorded as typed events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.dialogue import builtins
+from bot.dialogue.commands import Command, decide
+from bot.dialogue.events import (
+    ActionExecuted,
+    BotUttered,
+    Event,
+    FlowCompleted,
+    FlowInterrupted,
+    FlowResumed,
+    FlowStarted,
+    SlotSet,
+    UserUttered,
+)
+from bot.dialogue.flows import END
+from bot.dialogue.state import DialogueState, Frame
+from bot.errors import ActionError, FlowError
+
+if TYPE_CHECKING:
+    from bot.dialogue.actions import ActionRunner
+    from bot.dialogue.answer import Answerer
+    from bot.dialogue.flows import Flow, Step
+    from bot.dialogue.nlu import ParseResult
+    from bot.dialogue.project import Project
+
+_LOGGER = logging.getLogger(__name__)
+MAX_STEPS_PER_TURN = 500
+TOO_LONG = "rasa_internal_error_user_input_too_long"
+EMPTY = "rasa_internal_error_user_input_empty"
+ACTION_FAILED = "rasa_internal_error_default"
+
+
+@dataclass
+class TurnResult:
+    """What one turn did.
+
+    Attributes:
+        events: Every event of the turn, the user's message first.
+        state: The dialogue state after the turn.
+        route: ``flow``, ``local``, ``cloud`` or ``human``.
+        confidence: Intent or answer confidence, when there is one.
+        flow_id: The user flow the turn worked on, if any.
+        handoff_reason: Set when the conversation goes to a human.
+        citations: Knowledge-base passages an answer used.
+    """
+
+    events: list[Event]
+    state: DialogueState
+    route: str = "flow"
+    confidence: float | None = None
+    flow_id: str | None = None
+    handoff_reason: str | None = None
+    citations: tuple[str, ...] = ()
+
+    @property
+    def replies(self) -> list[BotUttered]:
+        """The bot messages of this turn, in order."""
+        return [e for e in self.events if isinstance(e, BotUttered)]
+
+
+@dataclass
+class EngineSettings:
+    """Tunables of the engine."""
+
+    max_message_chars: int = 2000
+    action_timeout_s: float = 5.0
+    seed: int | None = None
+
+
+class Engine:
+    """Runs turns of one bot project; stateless between calls."""
+
+    def __init__(
+        self,
+        project: Project,
+        actions: ActionRunner | None = None,
+        answerer: Answerer | None = None,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.project = project
+        self.actions = actions
+        self.answerer = answerer
+        self.settings = settings or EngineSettings()
+        self.rng = random.Random(self.settings.seed)
+
+    def new_state(self) -> DialogueState:
+        """Return the state of a new conversation."""
+        return DialogueState(self.project.domain.initial_slots())
+
+    async def handle(
+        self,
+        state: DialogueState,
+        parse: ParseResult,
+        sender_id: str = "default",
+        history: Sequence[dict[str, Any]] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> TurnResult:
+        """Run one turn for the message ``parse.text``; ``state`` is not mutated."""
+        turn = Turn(self, copy.deepcopy(state), parse, sender_id, history, metadata or {})
+        await turn.run()
+        return turn.result
+
+
+class Turn:
+    """The work of one turn; built and run by :meth:`Engine.handle`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        state: DialogueState,
+        parse: ParseResult,
+        sender_id: str,
+        history: Sequence[dict[str, Any]],
+        metadata: dict[str, Any],
+    ) -> None:
+        self.engine = engine
+        self.project = engine.project
+        self.state = state
+        self.parse = parse
+        self.sender_id = sender_id
+        self.history = history
+        self.metadata = metadata
+        self.result = TurnResult([], state)
+        if parse.intent is not None and not parse.out_of_scope:
+            self.result.confidence = parse.intent.confidence
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Record an event of this turn."""
+        self.result.events.append(event)
+
+    def set_slot(self, name: str, value: Any) -> None:
+        """Set a slot and record it (no event when the value is unchanged)."""
+        if self.state.slots.get(name, None) == value and name in self.state.slots:
+            return
+        self.state.slots[name] = value
+        self.emit(SlotSet(name, value))
+
+    def utter(self, name: str, context: dict[str, Any] | None = None) -> None:
+        """Send the domain response ``name`` (logged when it is missing)."""
+        variation = self.project.domain.pick(name, self.state.slots, context, self.engine.rng)
+        if variation is None:
+            _LOGGER.warning("Response %s is not in the domain.", name)
+            return
+        self.emit(BotUttered(variation.text, variation.buttons, name))
+
+    def say(self, text: str, buttons: Sequence[dict[str, str]] = ()) -> None:
+        """Send free text (from an action or an answerer)."""
+        self.emit(BotUttered(text, tuple(buttons)))
+
+    def push(self, flow_id: str, **context: Any) -> Frame:
+        """Put a flow on top of the stack."""
+        frame = Frame(flow_id, context=context)
+        self.state.stack.append(frame)
+        self.emit(FlowStarted(flow_id))
+        return frame
+
+    # -- the turn ------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run the turn: apply the message, then the stack."""
+        text = self.parse.text
+        self.emit(
+            UserUttered(
+                text,
+                self.parse.intent.name if self.parse.intent else None,
+                self.parse.intent.confidence if self.parse.intent else 0.0,
+                tuple(e.to_dict() for e in self.parse.entities),
+            )
+        )
+        if not text.strip():
+            self.push("pattern_internal_error", error_type=EMPTY)
+        elif len(text) > self.engine.settings.max_message_chars:
+            self.push("pattern_internal_error", error_type=TOO_LONG)
+        else:
+            await self.apply(decide(self.project, self.state, self.parse))
+        await self.run_stack()
+        user = self.state.top_user_frame()
+        if user is not None and self.result.flow_id is None:
+            self.result.flow_id = user.flow_id
+
+    async def apply(self, command: Command) -> None:
+        """Carry out the command chosen for the message."""
+        if command.kind == "fill":
+            await self.fill(command)
+        elif command.kind == "correct":
+            user = self.state.top_user_frame()
+            names = ", ".join(f"{k} to {v}" for k, v in command.slots.items())
+            self.push(
+                "pattern_correction",
+                corrected_slots=names,
+                corrections=dict(command.slots),
+                target_flow=user.flow_id if user else None,
+            )
+        elif command.kind == "start" and command.flow_id is not None:
+            self.start(command.flow_id, command.slots)
+        elif command.kind == "cancel" and command.flow_id is not None:
+            flow = self.project.flows[command.flow_id]
+            self.push("pattern_cancel_flow", canceled_flow=flow.id, canceled_name=flow.title)
+        elif command.kind == "handoff":
+            self.push("pattern_human_handoff", reason="user_request")
+        elif command.kind == "chitchat":
+            self.push("pattern_chitchat")
+        else:
+            await self.open_ended()
+
+    def start(self, flow_id: str, slots: dict[str, Any]) -> None:
+        """Start a user flow, interrupting the one in progress."""
+        current = self.state.top_user_frame()
+        if current is not None:
+            current.interrupted = True
+            self.emit(FlowInterrupted(current.flow_id))
+        self.push(flow_id)
+        self.result.flow_id = flow_id
+        for name, value in slots.items():
+            self.set_slot(name, value)
+
+    async def fill(self, command: Command) -> None:
+        """Fill the slot being collected, checking type and rejections."""
+        frame = self.state.top()
+        assert frame is not None and frame.step_id is not None
+        flow = self.project.flows[frame.flow_id]
+        step = flow.steps[frame.step_id]
+        value = command.slots.get(step.value)
+        for name, other in command.slots.items():
+            if name != step.value and other is not None:
+                self.set_slot(name, other)
+        if value is None:
+            if f"utter_invalid_{step.value}" in self.project.domain.responses:
+                self.utter(f"utter_invalid_{step.value}")
+            self.ask(step, frame)
+            return
+        self.set_slot(step.value, value)
+        namespace = {"slots": self.state.slots, "context": frame.context}
+        for rejection in step.rejections:
+            if rejection.condition.evaluate(namespace):
+                self.utter(rejection.utter)
+                self.set_slot(step.value, None)
+                self.ask(step, frame)
+                return
+        frame.waiting = False
+        frame.step_id = self.next_of(step, frame)
+
+    def ask(self, step: Step, frame: Frame) -> None:
+        """Utter a collect's question and wait for the answer."""
+        self.utter(step.utter or f"utter_ask_{step.value}", frame.context)
+        frame.waiting = True
+
+    async def open_ended(self) -> None:
+        """Hand a message no flow handles to the answerer."""
+        answerer = self.engine.answerer
+        answer = None
+        if answerer is not None:
+            answer = await answerer.answer(self.parse.text, self.history, dict(self.state.slots))
+        if answer is None:
+            self.push("pattern_cannot_handle")
+            return
+        self.say(answer.text)
+        self.result.route = answer.route
+        self.result.confidence = answer.confidence
+        self.result.citations = answer.citations
+        if answer.route == "human":
+            self.push("pattern_human_handoff", reason=answer.handoff_reason or "low_confidence")
+
+    # -- running the stack ---------------------------------------------------
+
+    async def run_stack(self) -> None:
+        """Run steps until the conversation waits for input or the stack empties."""
+        for _ in range(MAX_STEPS_PER_TURN):
+            frame = self.state.top()
+            if frame is None or frame.waiting:
+                return
+            flow = self.project.flows[frame.flow_id]
+            if frame.step_id is None:
+                frame.step_id = flow.first
+            if frame.step_id == END:
+                self.finish(frame)
+                continue
+            await self.execute(frame, flow, flow.steps[frame.step_id])
+        self.fail_to_internal_error(f"more than {MAX_STEPS_PER_TURN} steps in one turn")
+
+    def next_of(self, step: Step, frame: Frame) -> str:
+        """Return the step id (or ``END``) that follows ``step``."""
+        namespace = {"slots": self.state.slots, "context": frame.context}
+        for branch in step.next:
+            if branch.condition is None or branch.condition.evaluate(namespace):
+                return branch.target
+        return END
+
+    async def execute(self, frame: Frame, flow: Flow, step: Step) -> None:
+        """Run one step of the frame on top of the stack."""
+        if step.kind == "collect":
+            if self.state.slots.get(step.value) is not None and not step.ask_before_filling:
+                frame.step_id = self.next_of(step, frame)
+            else:
+                self.ask(step, frame)
+            return
+        if step.kind == "link":
+            self.pop(frame, completed=True)
+            new = self.push(step.value)
+            new.called, new.interrupted = frame.called, frame.interrupted
+            return
+        frame.step_id = self.next_of(step, frame)
+        if step.kind == "set_slots":
+            for name, value in step.value.items():
+                self.set_slot(name, value)
+        elif step.kind == "call":
+            self.push(step.value).called = True
+        elif step.kind == "action":
+            await self.run_action(frame, step.value)
+
+    async def run_action(self, frame: Frame, name: str) -> None:
+        """Run an ``action`` step: a response, a built-in or a custom action."""
+        self.emit(ActionExecuted(name))
+        if name.startswith("utter_"):
+            self.utter(name, frame.context)
+            return
+        handler = builtins.BUILTINS.get(name)
+        try:
+            if handler is not None:
+                await handler(self, frame)
+            else:
+                await self.run_custom(name)
+        except ActionError as exc:
+            _LOGGER.warning("Action %s failed: %s", name, exc)
+            self.fail_to_internal_error(str(exc))
+
+    async def run_custom(self, name: str) -> None:
+        """Run a custom action through the action runner and apply its result."""
+        runner = self.engine.actions
+        if runner is None or not runner.has(name):
+            raise ActionError(f"no action server knows '{name}'")
+        context = builtins.action_context(self, name)
+        try:
+            result = await asyncio.wait_for(
+                runner.run(name, context), self.engine.settings.action_timeout_s
+            )
+        except TimeoutError as exc:
+            raise ActionError(f"action '{name}' timed out") from exc
+        builtins.apply_result(self, result)
+
+    def finish(self, frame: Frame) -> None:
+        """End the top frame at its END and resume what lies beneath."""
+        self.pop(frame, completed=True)
+        top = self.state.top()
+        if top is None:
+            if not frame.is_pattern and not frame.called:
+                self.push("pattern_completed")
+            return
+        top.waiting = False
+        if top.interrupted and not frame.called and not top.is_pattern:
+            top.interrupted = False
+            self.emit(FlowResumed(top.flow_id))
+            title = self.project.flows[top.flow_id].title
+            self.push("pattern_continue_interrupted", previous_flow_name=title)
+
+    def pop(self, frame: Frame, completed: bool) -> None:
+        """Remove ``frame`` from the stack and reset its flow's slots."""
+        self.state.stack.remove(frame)
+        if completed:
+            self.emit(FlowCompleted(frame.flow_id))
+        flow = self.project.flows[frame.flow_id]
+        if flow.is_pattern:
+            return
+        for name in self.resettable_slots(flow):
+            initial = self.project.domain.slots[name].initial_value
+            self.set_slot(name, initial)
+
+    def resettable_slots(self, flow: Flow) -> list[str]:
+        """Slots the flow collected or set that do not outlive it."""
+        keep = set(flow.persisted_slots)
+        names: list[str] = []
+        for step in flow.steps.values():
+            if step.kind == "collect" and step.reset_after_flow_ends:
+                names.append(step.value)
+            elif step.kind == "set_slots":
+                names.extend(step.value)
+        return [n for n in dict.fromkeys(names) if n not in keep]
+
+    def fail_to_internal_error(self, reason: str) -> None:
+        """Cancel the running user flow and run ``pattern_internal_error``."""
+        _LOGGER.warning("Turn failed, running pattern_internal_error: %s", reason)
+        if any(f.flow_id == "pattern_internal_error" for f in self.state.stack):
+            raise FlowError("pattern_internal_error", None, f"internal error while handling: {reason}")
+        builtins.cancel_top_user_flow(self)
+        self.push("pattern_internal_error", error_type=ACTION_FAILED, reason=reason)

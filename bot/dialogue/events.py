@@ -1,0 +1,148 @@
+"""Typed conversation events, serialisable to Rasa-tracker-style dicts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; ``kind`` is the serialised ``event`` name."""
+
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with an ``event`` key."""
+        return {"event": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class UserUttered(Event):
+    """The customer said something."""
+
+    kind: ClassVar[str] = "user"
+    text: str
+    intent: str | None = None
+    confidence: float = 0.0
+    entities: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class BotUttered(Event):
+    """The bot said something; ``response`` names the domain response used."""
+
+    kind: ClassVar[str] = "bot"
+    text: str
+    buttons: tuple[dict[str, str], ...] = ()
+    response: str | None = None
+
+
+@dataclass(frozen=True)
+class SlotSet(Event):
+    """A slot got a value (``None`` resets it)."""
+
+    kind: ClassVar[str] = "slot"
+    name: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class ActionExecuted(Event):
+    """An action ran (``utter_*`` responses included)."""
+
+    kind: ClassVar[str] = "action"
+    name: str
+
+
+@dataclass(frozen=True)
+class FlowStarted(Event):
+    """A flow or pattern was pushed on the dialogue stack."""
+
+    kind: ClassVar[str] = "flow_started"
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class FlowCompleted(Event):
+    """A flow reached its end."""
+
+    kind: ClassVar[str] = "flow_completed"
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class FlowCancelled(Event):
+    """A flow was cancelled before its end."""
+
+    kind: ClassVar[str] = "flow_cancelled"
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class FlowInterrupted(Event):
+    """A flow was paused because another one started on top of it."""
+
+    kind: ClassVar[str] = "flow_interrupted"
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class FlowResumed(Event):
+    """An interrupted flow continued."""
+
+    kind: ClassVar[str] = "flow_resumed"
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class HandoffRequested(Event):
+    """The conversation goes to a human; ``reason`` says why."""
+
+    kind: ClassVar[str] = "handoff"
+    reason: str = "user_request"
+
+
+_KINDS: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        UserUttered,
+        BotUttered,
+        SlotSet,
+        ActionExecuted,
+        FlowStarted,
+        FlowCompleted,
+        FlowCancelled,
+        FlowInterrupted,
+        FlowResumed,
+        HandoffRequested,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from :meth:`Event.to_dict` output.
+
+    Raises:
+        ValueError: The ``event`` key names no known event.
+    """
+    body = dict(data)
+    kind = body.pop("event", None)
+    cls = _KINDS.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown event {kind!r}")
+    for key in ("entities", "buttons"):
+        if key in body and isinstance(body[key], list):
+            body[key] = tuple(body[key])
+    return cls(**body)
+
+
+@dataclass
+class EventLog:
+    """Events produced by one turn, in order."""
+
+    events: list[Event] = field(default_factory=list)
+
+    def add(self, event: Event) -> None:
+        """Append one event."""
+        self.events.append(event)

@@ -1,0 +1,57 @@
+"""The one exception tree of Helpline.
+
+Every error Helpline raises derives from :class:`HelplineError`, with one
+subtree per area. Third-party errors are translated at exactly one boundary
+with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class HelplineError(Exception):
+    """Root of every error Helpline raises on purpose."""
+
+
+class ConfigError(HelplineError):
+    """The configuration file is missing, malformed or invalid."""
+
+
+class SourceError(HelplineError):
+    """An input file is malformed; the message names ``file:line``.
+
+    Attributes:
+        path: The file that holds the error.
+        line: The 1-based line of the error, when known.
+        reason: What is wrong, without the location.
+    """
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {reason}")
+
+
+class FlowError(SourceError):
+    """A flow, domain or NLU file is invalid."""
+
+
+class ActionError(HelplineError):
+    """A custom action failed, timed out or is unknown."""
+
+
+class NLUError(HelplineError):
+    """The NLU pipeline cannot be trained or run."""
+
+
+class StorageError(HelplineError):
+    """The database cannot be reached or refused an operation."""
+
+
+class ChannelError(HelplineError):
+    """A connector failed to receive or deliver a message."""
+
+
+class LLMError(HelplineError):
+    """A language model backend failed."""

@@ -1,0 +1,223 @@
+"""The dialogue manager: persist, take a turn, persist again, reply.
+
+Every inbound message is stored (idempotently on ``(channel, message id)``)
+before anything else happens; the turn's state, events and replies are
+committed in one transaction. Turns run one at a time per conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from bot import metrics
+from bot.dialogue.events import Event, UserUttered
+from bot.dialogue.nlu import Intent, ParseResult
+from bot.dialogue.state import DialogueState
+from bot.logs import bind_conversation, unbind_conversation
+from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.storage.records import TurnRecord
+
+if TYPE_CHECKING:
+    from bot.dialogue.engine import Engine, TurnResult
+    from bot.dialogue.nlu import NLU
+    from bot.storage.records import ConversationRow, StoredMessage
+    from bot.storage.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+_PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w-]*)(?P<entities>\{.*\})?$", re.DOTALL)
+HISTORY_EVENTS = 100
+
+
+def parse_payload(text: str) -> ParseResult | None:
+    """Read a Rasa button payload such as ``/affirm`` or ``/inform{"order_id": "HL-1"}``."""
+    from bot.dialogue.nlu import Entity
+
+    match = _PAYLOAD.match(text.strip())
+    if match is None:
+        return None
+    entities: tuple[Entity, ...] = ()
+    if match.group("entities"):
+        try:
+            data = json.loads(match.group("entities"))
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        entities = tuple(Entity(str(k), str(v), extractor="payload") for k, v in data.items())
+    intent = Intent(match.group("intent"), 1.0)
+    return ParseResult(text, intent, (intent,), entities)
+
+
+class _Locks:
+    """One asyncio lock per conversation, dropped when nobody holds it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: int) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class DialogueManager:
+    """Connects connectors, NLU, the flow engine and the store."""
+
+    def __init__(self, engine: Engine, nlu: NLU, store: Store) -> None:
+        self.engine = engine
+        self.nlu = nlu
+        self.store = store
+        self._locks = _Locks()
+
+    async def handle(
+        self, message: InboundMessage, *, delivered: bool = False
+    ) -> list[OutboundMessage]:
+        """Store the message, run its turn once, and return the replies.
+
+        A message seen before (same channel and message id) is not run
+        again: the replies of its first run are returned.
+
+        Args:
+            message: The customer's message.
+            delivered: The caller hands the replies over itself (a
+                synchronous channel such as REST), so mark them delivered.
+        """
+        metrics.MESSAGES.labels(message.channel, "in").inc()
+        conv = await self.store.conversation(
+            message.channel, message.conversation_id, message.sender
+        )
+        inbound_id, created = await self.store.record_inbound(
+            conv.id, message.channel, message.message_id, message.text, dict(message.metadata)
+        )
+        if not created:
+            metrics.DUPLICATES.labels(message.channel).inc()
+        async with self._locks.hold(conv.id):
+            if await self.store.inbound_status(inbound_id) == "pending":
+                await self._turn(conv, inbound_id, message.text, dict(message.metadata))
+            replies = await self.store.replies_to(inbound_id)
+        if delivered and any(m.status != "delivered" for m in replies):
+            await self.store.mark_delivered([m.id for m in replies])
+        return [self._outbound(conv, m) for m in replies]
+
+    async def recover(self) -> int:
+        """Run the turns of messages stored but never processed (after a crash)."""
+        pending = await self.store.pending_inbound()
+        for stored in pending:
+            conv = await self.store.conversation_by_id(stored.conversation_id)
+            if conv is None:
+                continue
+            async with self._locks.hold(conv.id):
+                if await self.store.inbound_status(stored.id) == "pending":
+                    await self._turn(conv, stored.id, stored.text, stored.metadata)
+        if pending:
+            _LOGGER.info("Recovered %d unprocessed messages.", len(pending))
+        return len(pending)
+
+    async def _turn(
+        self, conv: ConversationRow, inbound_id: int, text: str, metadata: dict[str, Any]
+    ) -> None:
+        token = bind_conversation(f"{conv.channel}:{conv.external_id}")
+        started = time.perf_counter()
+        try:
+            if conv.mode == "human":
+                await self._record_human(conv, inbound_id, text, started)
+                return
+            result = await self._run_engine(conv, text, metadata)
+            latency_ms = (time.perf_counter() - started) * 1000
+            await self.store.commit_turn(self._record(conv, inbound_id, result, latency_ms))
+            if result.handoff_reason is not None:
+                await self.store.set_mode(conv.id, "human")
+                metrics.HANDOFFS.labels(result.handoff_reason).inc()
+            metrics.TURNS.labels(result.route).inc()
+            metrics.TURN_LATENCY.labels(result.route).observe(latency_ms / 1000)
+        finally:
+            unbind_conversation(token)
+
+    async def _run_engine(
+        self, conv: ConversationRow, text: str, metadata: dict[str, Any]
+    ) -> TurnResult:
+        stored = await self.store.load_state(conv.id)
+        state = DialogueState.from_dict(stored) if stored else self.engine.new_state()
+        parse = await self.parse(text)
+        history: list[dict[str, Any]] = []
+        if self.engine.actions is not None:
+            history = (await self.store.events(conv.id))[-HISTORY_EVENTS:]
+        return await self.engine.handle(state, parse, conv.external_id, history, metadata)
+
+    async def parse(self, text: str) -> ParseResult:
+        """Read a message: a button payload directly, anything else through NLU."""
+        direct = parse_payload(text)
+        if direct is not None:
+            return direct
+        if not text.strip() or len(text) > self.engine.settings.max_message_chars:
+            return ParseResult(text)
+        started = time.perf_counter()
+        result = await self.nlu.parse(text)
+        metrics.NLU_LATENCY.observe(time.perf_counter() - started)
+        return result
+
+    async def _record_human(
+        self, conv: ConversationRow, inbound_id: int, text: str, started: float
+    ) -> None:
+        stored = await self.store.load_state(conv.id) or self.engine.new_state().to_dict()
+        event: Event = UserUttered(text)
+        await self.store.commit_turn(
+            TurnRecord(
+                conversation_id=conv.id,
+                inbound_id=inbound_id,
+                state=stored,
+                events=[event.to_dict()],
+                replies=[],
+                route="human",
+                intent=None,
+                confidence=None,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                flow_id=None,
+            )
+        )
+        metrics.TURNS.labels("human").inc()
+
+    @staticmethod
+    def _record(
+        conv: ConversationRow, inbound_id: int, result: TurnResult, latency_ms: float
+    ) -> TurnRecord:
+        top = result.events[0] if result.events else None
+        intent = top.intent if isinstance(top, UserUttered) else None
+        replies = [
+            {"text": r.text, "buttons": list(r.buttons), "metadata": {"response": r.response}}
+            for r in result.replies
+        ]
+        return TurnRecord(
+            conversation_id=conv.id,
+            inbound_id=inbound_id,
+            state=result.state.to_dict(),
+            events=[e.to_dict() for e in result.events],
+            replies=replies,
+            route=result.route,
+            intent=intent,
+            confidence=result.confidence,
+            latency_ms=latency_ms,
+            flow_id=result.flow_id,
+        )
+
+    @staticmethod
+    def _outbound(conv: ConversationRow, stored: StoredMessage) -> OutboundMessage:
+        buttons = tuple(Button(b["title"], b.get("payload", b["title"])) for b in stored.buttons)
+        meta = {**stored.metadata, "message_id": stored.id}
+        return OutboundMessage(conv.channel, conv.external_id, stored.text, buttons, meta)

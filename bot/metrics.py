@@ -1,0 +1,51 @@
+"""Prometheus metrics of the dialogue runtime, served at ``/metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+MESSAGES = Counter(
+    "helpline_messages_total",
+    "Messages by channel and direction (in/out).",
+    ["channel", "direction"],
+    registry=REGISTRY,
+)
+DUPLICATES = Counter(
+    "helpline_duplicate_messages_total",
+    "Inbound messages seen before (retries), answered from the store.",
+    ["channel"],
+    registry=REGISTRY,
+)
+TURNS = Counter(
+    "helpline_turns_total",
+    "Turns by route: flow, local, cloud or human.",
+    ["route"],
+    registry=REGISTRY,
+)
+TURN_LATENCY = Histogram(
+    "helpline_turn_latency_seconds",
+    "Time to run one turn, storage included.",
+    ["route"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+NLU_LATENCY = Histogram(
+    "helpline_nlu_latency_seconds",
+    "Time to parse one message with the NLU.",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+    registry=REGISTRY,
+)
+HANDOFFS = Counter(
+    "helpline_handoffs_total",
+    "Conversations handed to a human, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+HTTP_ERRORS = Counter(
+    "helpline_http_rejections_total",
+    "Requests rejected with a 4xx, by channel and reason.",
+    ["channel", "reason"],
+    registry=REGISTRY,
+)

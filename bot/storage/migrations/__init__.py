@@ -1,0 +1,1 @@
+"""Alembic migrations of the Helpline schema, run by ``Store.upgrade()``."""

@@ -1,0 +1,339 @@
+"""The statements behind :class:`bot.storage.store.Store`, one function per call.
+
+Each function runs inside a transaction that the store opens, retries and
+translates errors for; here there is only SQL. Rows leave as plain records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.errors import StorageError
+from bot.storage.models import Conversation, EventRow, Message, Order, Turn, utcnow
+from bot.storage.records import ConversationRow, StoredMessage, TurnRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from sqlalchemy import ColumnElement, Row
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+TURNS: Table = Turn.__table__  # type: ignore[assignment]
+EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    """Return the dialect's INSERT, which knows ``ON CONFLICT``."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _conversation_row(row: Row[Any]) -> ConversationRow:
+    c = row._mapping
+    return ConversationRow(
+        id=c["id"],
+        channel=c["channel"],
+        external_id=c["external_id"],
+        sender=c["sender"],
+        mode=c["mode"],
+        metadata=dict(c["metadata"] or {}),
+        created_at=c["created_at"],
+        updated_at=c["updated_at"],
+    )
+
+
+async def get_or_create_conversation(
+    conn: AsyncConnection, channel: str, external_id: str, sender: str
+) -> ConversationRow:
+    """Return the conversation, creating it first when it is new.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` then ``SELECT`` makes concurrent
+    creators agree on one row.
+    """
+    insert = _insert(conn, CONVERSATIONS).values(
+        channel=channel, external_id=external_id, sender=sender, mode="bot", metadata={}
+    )
+    await conn.execute(insert.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
+    c = CONVERSATIONS.c
+    query = select(CONVERSATIONS).where(c.channel == channel, c.external_id == external_id)
+    return _conversation_row((await conn.execute(query)).one())
+
+
+async def conversation_by_id(conn: AsyncConnection, conversation_id: int) -> ConversationRow | None:
+    """Return the conversation with the store id, or ``None``."""
+    query = select(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id)
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else _conversation_row(row)
+
+
+async def record_inbound(
+    conn: AsyncConnection,
+    conversation_id: int,
+    channel: str,
+    external_id: str | None,
+    text: str,
+    metadata: dict[str, Any],
+) -> tuple[int, bool]:
+    """Store an inbound message once per ``(channel, external_id)``."""
+    insert = _insert(conn, MESSAGES).values(
+        conversation_id=conversation_id,
+        channel=channel,
+        direction="in",
+        external_id=external_id,
+        text=text,
+        buttons=[],
+        metadata=metadata,
+        status="pending",
+    )
+    insert = insert.on_conflict_do_nothing(
+        index_elements=["channel", "direction", "external_id"]
+    ).returning(MESSAGES.c.id)
+    new_id = (await conn.execute(insert)).scalar_one_or_none()
+    if new_id is not None:
+        return new_id, True
+    m = MESSAGES.c
+    query = select(m.id).where(
+        m.channel == channel, m.direction == "in", m.external_id == external_id
+    )
+    return (await conn.execute(query)).scalar_one(), False
+
+
+async def insert_outbound(
+    conn: AsyncConnection,
+    conversation_id: int,
+    reply: dict[str, Any],
+    in_reply_to: int | None,
+) -> int:
+    """Put one outbound message in the outbox (status ``pending``)."""
+    channel_query = select(CONVERSATIONS.c.channel).where(CONVERSATIONS.c.id == conversation_id)
+    channel = (await conn.execute(channel_query)).scalar_one_or_none()
+    if channel is None:
+        raise StorageError(f"Conversation {conversation_id} does not exist.")
+    insert = (
+        MESSAGES.insert()
+        .values(
+            conversation_id=conversation_id,
+            channel=channel,
+            direction="out",
+            text=reply["text"],
+            buttons=list(reply.get("buttons") or []),
+            metadata=dict(reply.get("metadata") or {}),
+            status="pending",
+            in_reply_to=in_reply_to,
+        )
+        .returning(MESSAGES.c.id)
+    )
+    return int((await conn.execute(insert)).scalar_one())
+
+
+async def select_messages(
+    conn: AsyncConnection, *where: ColumnElement[bool]
+) -> list[StoredMessage]:
+    """Return the messages matching ``where``, oldest first."""
+    m, c = MESSAGES.c, CONVERSATIONS.c
+    query = (
+        select(MESSAGES, c.external_id.label("conversation_external_id"))
+        .join(CONVERSATIONS, m.conversation_id == c.id)
+        .where(*where)
+        .order_by(m.id)
+    )
+    return [_stored_message(row) for row in await conn.execute(query)]
+
+
+def _stored_message(row: Row[Any]) -> StoredMessage:
+    r = row._mapping
+    return StoredMessage(
+        id=r["id"],
+        conversation_id=r["conversation_id"],
+        conversation_external_id=r["conversation_external_id"],
+        channel=r["channel"],
+        direction=r["direction"],
+        external_id=r["external_id"],
+        text=r["text"],
+        buttons=list(r["buttons"] or []),
+        metadata=dict(r["metadata"] or {}),
+        status=r["status"],
+        in_reply_to=r["in_reply_to"],
+        created_at=r["created_at"],
+    )
+
+
+async def inbound_status(conn: AsyncConnection, inbound_id: int) -> str:
+    """Return ``pending`` or ``processed`` for an inbound message."""
+    m = MESSAGES.c
+    query = select(m.status).where(m.id == inbound_id, m.direction == "in")
+    status = (await conn.execute(query)).scalar_one_or_none()
+    if status is None:
+        raise StorageError(f"Inbound message {inbound_id} does not exist.")
+    return str(status)
+
+
+async def load_state(conn: AsyncConnection, conversation_id: int) -> dict[str, Any] | None:
+    """Return the stored dialogue state, or ``None`` before the first turn."""
+    query = select(CONVERSATIONS.c.state).where(CONVERSATIONS.c.id == conversation_id)
+    state = (await conn.execute(query)).scalar_one_or_none()
+    return None if state is None else dict(state)
+
+
+async def commit_turn(conn: AsyncConnection, turn: TurnRecord) -> list[int]:
+    """Write everything a turn produced; the caller's transaction makes it atomic.
+
+    The inbound message is claimed first (``pending`` -> ``processed``), so a
+    turn for a message that was answered already writes nothing.
+    """
+    m = MESSAGES.c
+    claim = (
+        update(MESSAGES)
+        .where(
+            m.id == turn.inbound_id,
+            m.conversation_id == turn.conversation_id,
+            m.direction == "in",
+            m.status == "pending",
+        )
+        .values(status="processed")
+    )
+    if (await conn.execute(claim)).rowcount != 1:
+        raise StorageError(
+            f"Inbound message {turn.inbound_id} of conversation {turn.conversation_id} is not "
+            "pending; the turn was not committed."
+        )
+    await conn.execute(
+        update(CONVERSATIONS)
+        .where(CONVERSATIONS.c.id == turn.conversation_id)
+        .values(state=turn.state, updated_at=utcnow())
+    )
+    turn_id = await _insert_turn(conn, turn)
+    ids = [
+        await insert_outbound(conn, turn.conversation_id, r, turn.inbound_id) for r in turn.replies
+    ]
+    await append_events(conn, turn.conversation_id, turn_id, turn.events)
+    return ids
+
+
+async def _insert_turn(conn: AsyncConnection, turn: TurnRecord) -> int:
+    insert = (
+        TURNS.insert()
+        .values(
+            conversation_id=turn.conversation_id,
+            inbound_message_id=turn.inbound_id,
+            route=turn.route,
+            intent=turn.intent,
+            confidence=turn.confidence,
+            latency_ms=turn.latency_ms,
+            flow_id=turn.flow_id,
+        )
+        .returning(TURNS.c.id)
+    )
+    return int((await conn.execute(insert)).scalar_one())
+
+
+async def append_events(
+    conn: AsyncConnection,
+    conversation_id: int,
+    turn_id: int | None,
+    events: Sequence[dict[str, Any]],
+) -> None:
+    """Append tracker events after the conversation's last one."""
+    if not events:
+        return
+    e = EVENTS.c
+    last_query = select(func.coalesce(func.max(e.seq), 0)).where(
+        e.conversation_id == conversation_id
+    )
+    last = int((await conn.execute(last_query)).scalar_one())
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "turn_id": turn_id,
+            "seq": last + offset,
+            "type": event.get("event"),
+            "data": {k: v for k, v in event.items() if k != "event"},
+        }
+        for offset, event in enumerate(events, start=1)
+    ]
+    await conn.execute(EVENTS.insert(), rows)
+
+
+async def events(conn: AsyncConnection, conversation_id: int) -> list[dict[str, Any]]:
+    """Return the conversation's events in order, as ``{"event": type, ...}`` dicts."""
+    e = EVENTS.c
+    query = select(e.type, e.data).where(e.conversation_id == conversation_id).order_by(e.seq)
+    return [{"event": row.type, **(row.data or {})} for row in await conn.execute(query)]
+
+
+async def mark_delivered(conn: AsyncConnection, ids: Iterable[int]) -> None:
+    """Mark outbound messages delivered."""
+    wanted = list(ids)
+    if not wanted:
+        return
+    m = MESSAGES.c
+    await conn.execute(
+        update(MESSAGES)
+        .where(m.id.in_(wanted), m.direction == "out")
+        .values(status="delivered", delivered_at=utcnow())
+    )
+
+
+async def set_mode(conn: AsyncConnection, conversation_id: int, mode: str) -> None:
+    """Switch a conversation between the bot and a human agent."""
+    c = CONVERSATIONS.c
+    result = await conn.execute(
+        update(CONVERSATIONS).where(c.id == conversation_id).values(mode=mode, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise StorageError(f"Conversation {conversation_id} does not exist.")
+
+
+async def route_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Count the turns per route."""
+    query = select(TURNS.c.route, func.count()).group_by(TURNS.c.route)
+    return {route: int(count) for route, count in await conn.execute(query)}
+
+
+_ORDER_DEFAULTS: dict[str, Any] = {
+    "items": [],
+    "currency": "USD",
+    "delivered_at": None,
+    "shipping_address": None,
+    "returnable": True,
+}
+
+
+def _order_values(order: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and parse ISO timestamps of one order dict."""
+    values = {**_ORDER_DEFAULTS, **order}
+    unknown = set(values) - set(ORDERS.c.keys())
+    if unknown:
+        raise StorageError(f"Order {order.get('order_id')!r} has unknown fields {sorted(unknown)}.")
+    for key in ("placed_at", "delivered_at"):
+        if isinstance(values[key], str):
+            values[key] = datetime.fromisoformat(values[key])
+    return values
+
+
+async def seed_orders(conn: AsyncConnection, orders: Sequence[dict[str, Any]]) -> None:
+    """Insert the orders, or update those that exist (keyed on ``order_id``)."""
+    rows = [_order_values(order) for order in orders]
+    if not rows:
+        return
+    insert = _insert(conn, ORDERS)
+    columns = [name for name in ORDERS.c.keys() if name != "order_id"]
+    upsert = insert.on_conflict_do_update(
+        index_elements=["order_id"], set_={name: insert.excluded[name] for name in columns}
+    )
+    await conn.execute(upsert, rows)
+
+
+async def get_order(conn: AsyncConnection, order_id: str) -> dict[str, Any] | None:
+    """Return one order as a dict of its columns, or ``None``."""
+    query = select(ORDERS).where(ORDERS.c.order_id == order_id)
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else dict(row._mapping)

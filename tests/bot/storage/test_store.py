@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.errors import StorageError
+from bot.storage import Store, TurnRecord
+
+
+async def test_conversation_get_or_create(store: Store) -> None:
+    first = await store.conversation("rest", "c-1", "alice")
+    again = await store.conversation("rest", "c-1", "alice")
+    other_channel = await store.conversation("slack", "c-1", "alice")
+    assert first == again
+    assert other_channel.id != first.id
+    assert (first.channel, first.external_id, first.sender, first.mode) == (
+        "rest",
+        "c-1",
+        "alice",
+        "bot",
+    )
+    assert first.created_at.tzinfo is not None
+    assert await store.conversation_by_id(first.id) == first
+    assert await store.conversation_by_id(first.id + 1000) is None
+
+
+async def test_concurrent_creators_get_the_same_conversation(store: Store) -> None:
+    rows = await asyncio.gather(*(store.conversation("widget", "w-9", "bob") for _ in range(8)))
+    assert len({row.id for row in rows}) == 1
+
+
+async def test_inbound_is_idempotent_on_channel_and_external_id(store: Store) -> None:
+    conv = await store.conversation("slack", "C1", "U1")
+    first_id, created = await store.record_inbound(conv.id, "slack", "ts-1", "hi", {"a": 1})
+    again_id, created_again = await store.record_inbound(conv.id, "slack", "ts-1", "hi", {})
+    assert (created, created_again) == (True, False)
+    assert again_id == first_id
+    transcript = await store.transcript(conv.id)
+    assert [(m.id, m.text, m.metadata, m.status) for m in transcript] == [
+        (first_id, "hi", {"a": 1}, "pending")
+    ]
+
+
+async def test_inbound_without_external_id_is_always_new(store: Store) -> None:
+    conv = await store.conversation("rest", "c-2", "carol")
+    a, created_a = await store.record_inbound(conv.id, "rest", None, "one", {})
+    b, created_b = await store.record_inbound(conv.id, "rest", None, "one", {})
+    assert (created_a, created_b) == (True, True)
+    assert a != b
+
+
+async def test_concurrent_duplicate_inbound_stored_once(store: Store) -> None:
+    conv = await store.conversation("slack", "C2", "U2")
+    results = await asyncio.gather(
+        *(store.record_inbound(conv.id, "slack", "ts-7", "retry", {}) for _ in range(6))
+    )
+    assert len({message_id for message_id, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+
+
+async def _inbound(store: Store, text: str = "where is my order?") -> tuple[int, int]:
+    conv = await store.conversation("rest", "c-turn", "dave")
+    inbound_id, _ = await store.record_inbound(conv.id, "rest", f"m-{text}", text, {})
+    return conv.id, inbound_id
+
+
+def _turn(conv_id: int, inbound_id: int, **overrides: object) -> TurnRecord:
+    values: dict[str, object] = {
+        "conversation_id": conv_id,
+        "inbound_id": inbound_id,
+        "state": {"stack": [{"flow_id": "order_status", "step": "ask_id"}], "slots": {"x": 1}},
+        "events": [
+            {"event": "user", "text": "where is my order?", "intent": "order_status"},
+            {"event": "flow_started", "flow_id": "order_status"},
+        ],
+        "replies": [
+            {"text": "What is your order number?"},
+            {
+                "text": "Pick one",
+                "buttons": [{"title": "Cancel", "payload": "/cancel"}],
+                "metadata": {"response": "utter_ask"},
+            },
+        ],
+        "route": "flow",
+        "intent": "order_status",
+        "confidence": 0.93,
+        "latency_ms": 12.5,
+        "flow_id": "order_status",
+    }
+    values.update(overrides)
+    return TurnRecord(**values)  # type: ignore[arg-type]
+
+
+async def test_commit_turn_writes_everything(store: Store) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    assert await store.pending_inbound() != []
+    ids = await store.commit_turn(_turn(conv_id, inbound_id))
+    replies = await store.replies_to(inbound_id)
+    assert [m.id for m in replies] == ids
+    assert [(m.text, m.direction, m.status, m.in_reply_to) for m in replies] == [
+        ("What is your order number?", "out", "pending", inbound_id),
+        ("Pick one", "out", "pending", inbound_id),
+    ]
+    assert replies[1].buttons == [{"title": "Cancel", "payload": "/cancel"}]
+    assert replies[1].metadata == {"response": "utter_ask"}
+    assert replies[0].conversation_external_id == "c-turn"
+    assert await store.inbound_status(inbound_id) == "processed"
+    assert await store.pending_inbound() == []
+    assert await store.load_state(conv_id) == _turn(conv_id, inbound_id).state
+    assert [e["event"] for e in await store.events(conv_id)] == ["user", "flow_started"]
+    assert await store.route_counts() == {"flow": 1}
+
+
+async def test_events_keep_their_order_across_turns(store: Store) -> None:
+    conv_id, first = await _inbound(store, "one")
+    _, second = await _inbound(store, "two")
+    await store.commit_turn(_turn(conv_id, first, events=[{"event": "user", "text": "one"}]))
+    await store.commit_turn(
+        _turn(
+            conv_id,
+            second,
+            events=[{"event": "user", "text": "two"}, {"event": "bot", "text": "ok"}],
+            route="cloud",
+        )
+    )
+    assert await store.events(conv_id) == [
+        {"event": "user", "text": "one"},
+        {"event": "user", "text": "two"},
+        {"event": "bot", "text": "ok"},
+    ]
+    assert await store.route_counts() == {"flow": 1, "cloud": 1}
+
+
+async def _assert_nothing_written(store: Store, conv_id: int, inbound_id: int) -> None:
+    assert await store.inbound_status(inbound_id) == "pending"
+    assert await store.replies_to(inbound_id) == []
+    assert await store.events(conv_id) == []
+    assert await store.load_state(conv_id) is None
+    assert await store.route_counts() == {}
+    assert [m.id for m in await store.pending_inbound(conv_id)] == [inbound_id]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # The last statement of the transaction fails: an event without a type.
+        {"events": [{"event": "user", "text": "hi"}, {"text": "no event key"}]},
+        # The turn row violates the route check constraint.
+        {"route": "telepathy"},
+        # A reply that cannot be serialised.
+        {"replies": [{"text": "ok"}, {"text": "bad", "metadata": {"x": object()}}]},
+    ],
+    ids=["bad-event", "bad-route", "unserialisable-reply"],
+)
+async def test_failing_turn_leaves_nothing_half_written(
+    store: Store, overrides: dict[str, object]
+) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    with pytest.raises(StorageError, match="commit_turn"):
+        await store.commit_turn(_turn(conv_id, inbound_id, **overrides))
+    await _assert_nothing_written(store, conv_id, inbound_id)
+    # The inbound is still pending, so the turn can be retried.
+    assert len(await store.commit_turn(_turn(conv_id, inbound_id))) == 2
+
+
+async def test_turn_for_processed_inbound_is_refused(store: Store) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    await store.commit_turn(_turn(conv_id, inbound_id))
+    with pytest.raises(StorageError, match="not pending"):
+        await store.commit_turn(_turn(conv_id, inbound_id, state={"other": True}))
+    assert len(await store.replies_to(inbound_id)) == 2
+    assert await store.load_state(conv_id) == _turn(conv_id, inbound_id).state
+
+
+async def test_concurrent_turns_for_one_inbound_commit_once(store: Store) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    results = await asyncio.gather(
+        *(store.commit_turn(_turn(conv_id, inbound_id)) for _ in range(4)), return_exceptions=True
+    )
+    assert sum(isinstance(r, list) for r in results) == 1
+    assert all(isinstance(r, list | StorageError) for r in results)
+    assert len(await store.replies_to(inbound_id)) == 2
+
+
+async def test_state_survives_a_restart(store: Store, db_url: str) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    _, pending_id = await _inbound(store, "still pending")
+    await store.commit_turn(_turn(conv_id, inbound_id))
+    await store.stop()
+    async with Store(db_url) as fresh:
+        await fresh.upgrade()
+        assert await fresh.load_state(conv_id) == _turn(conv_id, inbound_id).state
+        assert [m.id for m in await fresh.pending_inbound()] == [pending_id]
+        assert [m.text for m in await fresh.undelivered("rest")] == [
+            "What is your order number?",
+            "Pick one",
+        ]
+
+
+async def test_outbox_delivery(store: Store) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    first, second = await store.commit_turn(_turn(conv_id, inbound_id))
+    other = await store.conversation("slack", "C9", "U9")
+    agent_id = await store.record_outbound(other.id, {"text": "An agent here."})
+    assert [m.id for m in await store.undelivered("rest")] == [first, second]
+    assert [m.id for m in await store.undelivered("slack")] == [agent_id]
+    await store.mark_delivered([first])
+    await store.mark_delivered([])
+    assert [m.id for m in await store.undelivered("rest")] == [second]
+    statuses = [(m.id, m.status) for m in await store.transcript(conv_id)]
+    assert statuses == [(inbound_id, "processed"), (first, "delivered"), (second, "pending")]
+
+
+async def test_set_mode(store: Store) -> None:
+    conv = await store.conversation("widget", "w-1", "erin")
+    await store.set_mode(conv.id, "human")
+    assert (await store.conversation("widget", "w-1", "erin")).mode == "human"
+    await store.set_mode(conv.id, "bot")
+    assert (await store.conversation("widget", "w-1", "erin")).mode == "bot"
+    with pytest.raises(StorageError):
+        await store.set_mode(conv.id, "robot")  # type: ignore[arg-type]
+    with pytest.raises(StorageError, match="does not exist"):
+        await store.set_mode(conv.id + 100, "human")
+
+
+async def test_unknown_inbound_status_raises(store: Store) -> None:
+    with pytest.raises(StorageError, match="does not exist"):
+        await store.inbound_status(424242)
+
+
+async def test_orders_seed_and_lookup(store: Store) -> None:
+    placed = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    order = {
+        "order_id": "HL-1",
+        "email": "a@example.com",
+        "status": "shipped",
+        "items": [{"sku": "X", "name": "Thing", "quantity": 1, "price_cents": 500}],
+        "total_cents": 500,
+        "placed_at": placed,
+    }
+    await store.seed_orders([order])
+    await store.seed_orders(
+        [{**order, "status": "delivered", "delivered_at": "2025-01-05T10:00:00+00:00"}]
+    )
+    found = await store.get_order("HL-1")
+    assert found is not None
+    assert found["status"] == "delivered"
+    assert found["placed_at"] == placed
+    assert found["delivered_at"] == datetime(2025, 1, 5, 10, tzinfo=UTC)
+    assert (found["currency"], found["returnable"], found["items"][0]["sku"]) == ("USD", True, "X")
+    assert await store.get_order("HL-404") is None
+    with pytest.raises(StorageError, match="unknown fields"):
+        await store.seed_orders([{**order, "colour": "red"}])
+
+
+async def test_calls_before_start_raise(db_url: str) -> None:
+    with pytest.raises(StorageError, match="not started"):
+        await Store(db_url).route_counts()

@@ -1,0 +1,72 @@
+"""Shared fixtures: a database URL per backend and a started, upgraded store.
+
+``db_url`` runs a test once on SQLite (a file under ``tmp_path``) and once on
+PostgreSQL (a fresh database created through the ``test`` database and
+dropped afterwards). Set ``HELPLINE_TEST_PG_URL`` to point at another server;
+when PostgreSQL cannot be reached the PostgreSQL variant is skipped, unless
+``HELPLINE_TEST_REQUIRE_PG=1`` makes that a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.storage import Store
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    """Turn a SQLAlchemy ``postgresql+asyncpg://`` URL into an asyncpg DSN."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin_connection(base_url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(_asyncpg_dsn(base_url), timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("HELPLINE_TEST_REQUIRE_PG") == "1":
+            raise
+        pytest.skip(f"PostgreSQL at {make_url(base_url)!r} is not reachable: {exc}")
+
+
+@contextlib.asynccontextmanager
+async def _postgres_database(base_url: str) -> AsyncIterator[str]:
+    name = f"helpline_test_{uuid.uuid4().hex[:16]}"
+    admin = await _admin_connection(base_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A URL of an empty database, once per backend (ids ``sqlite`` and ``postgresql``)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'helpline.db'}"
+        return
+    base_url = os.environ.get("HELPLINE_TEST_PG_URL", DEFAULT_PG_URL)
+    async with _postgres_database(base_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    """A started store over ``db_url`` with the migrations applied."""
+    async with Store(db_url) as started:
+        await started.upgrade()
+        yield started
