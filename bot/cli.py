@@ -20,6 +20,7 @@ _VERB_MODULES = (
     "bot.cli_db",
     "bot.nlu.cli",
     "bot.e2e_run",
+    "bot.bench",
 )
 
 

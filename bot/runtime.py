@@ -60,7 +60,7 @@ class Runtime:
         self.store = Store(config.storage.url)
         self.actions = ActionRegistry(
             deps=ActionDeps(orders=self.store),
-            endpoint=config.actions.endpoint,
+            endpoint=config.actions.endpoint or None,
             timeout=config.dialogue.action_timeout_s,
         )
         self._nlu = nlu

@@ -9,36 +9,69 @@ late), and HL-10007 is a gift card that cannot be returned.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+_ADDRESSES = {
+    "maria.lopez@example.com": "12 Elm Street, Springfield, IL 62701",
+    "james.chen@example.com": "480 Pine Avenue, Portland, OR 97205",
+    "aisha.khan@example.com": "9 Harbour Road, Boston, MA 02110",
+    "tom.becker@example.com": "77 Lake Shore Drive, Chicago, IL 60601",
+}
 
 
-def _item(sku: str, name: str, quantity: int, price_cents: int) -> dict[str, Any]:
-    return {"sku": sku, "name": name, "quantity": quantity, "price_cents": price_cents}
+class _Demo(NamedTuple):
+    order_id: str
+    email: str
+    status: str
+    items: tuple[tuple[str, str, int, int], ...]  # sku, name, quantity, price in cents
+    placed_hours_ago: int
+    delivered_hours_ago: int | None = None
+    returnable: bool = True
 
 
-def _order(
-    order_id: str,
-    email: str,
-    status: str,
-    items: list[dict[str, Any]],
-    placed_at: datetime,
-    delivered_at: datetime | None = None,
-    *,
-    address: str,
-    returnable: bool = True,
-) -> dict[str, Any]:
-    total = sum(item["quantity"] * item["price_cents"] for item in items)
+_DAY = 24
+_DEMOS = (
+    _Demo("HL-10001", "maria.lopez@example.com", "shipped",
+          (("HDP-200", "Wireless headphones", 1, 12900),), 3 * _DAY),
+    _Demo("HL-10002", "maria.lopez@example.com", "delivered",
+          (("CHG-65W", "65 W USB-C charger", 1, 3900), ("CBL-2M", "USB-C cable, 2 m", 2, 1200)),
+          9 * _DAY, 5 * _DAY),
+    _Demo("HL-10003", "james.chen@example.com", "delivered",
+          (("KBD-MX", "Mechanical keyboard", 1, 8900),), 52 * _DAY, 45 * _DAY),
+    _Demo("HL-10004", "james.chen@example.com", "processing",
+          (("MSE-PRO", "Ergonomic mouse", 1, 4900),), 6),
+    _Demo("HL-10005", "aisha.khan@example.com", "cancelled",
+          (("CAM-4K", "4K webcam", 1, 9900),), 14 * _DAY),
+    _Demo("HL-10006", "aisha.khan@example.com", "delivered",
+          (("STD-ALU", "Aluminium laptop stand", 1, 5400),), 31 * _DAY, 28 * _DAY),
+    _Demo("HL-10007", "tom.becker@example.com", "delivered",
+          (("GFT-50", "Gift card, $50", 1, 5000),), 12 * _DAY, 10 * _DAY, False),
+    _Demo("HL-10008", "tom.becker@example.com", "shipped",
+          (("MON-27", "27-inch 4K monitor", 1, 32900), ("HDMI-2", "HDMI 2.1 cable", 1, 1900)),
+          2 * _DAY),
+)  # fmt: skip
+
+
+def _order(demo: _Demo, now: datetime) -> dict[str, Any]:
+    def ago(hours: int) -> datetime:
+        return (now - timedelta(hours=hours)).replace(microsecond=0)
+
+    items = [
+        {"sku": sku, "name": name, "quantity": quantity, "price_cents": price}
+        for sku, name, quantity, price in demo.items
+    ]
+    delivered = demo.delivered_hours_ago
     return {
-        "order_id": order_id,
-        "email": email,
-        "status": status,
+        "order_id": demo.order_id,
+        "email": demo.email,
+        "status": demo.status,
         "items": items,
-        "total_cents": total,
+        "total_cents": sum(quantity * price for _, _, quantity, price in demo.items),
         "currency": "USD",
-        "placed_at": placed_at,
-        "delivered_at": delivered_at,
-        "shipping_address": address,
-        "returnable": returnable,
+        "placed_at": ago(demo.placed_hours_ago),
+        "delivered_at": None if delivered is None else ago(delivered),
+        "shipping_address": _ADDRESSES[demo.email],
+        "returnable": demo.returnable,
     }
 
 
@@ -52,84 +85,4 @@ def demo_orders(now: datetime | None = None) -> list[dict[str, Any]]:
         Order dicts in the shape ``Store.seed_orders`` takes.
     """
     now = now or datetime.now(UTC)
-
-    def ago(days: int, hours: int = 0) -> datetime:
-        return (now - timedelta(days=days, hours=hours)).replace(microsecond=0)
-
-    return [
-        _order(
-            "HL-10001",
-            "maria.lopez@example.com",
-            "shipped",
-            [_item("HDP-200", "Wireless headphones", 1, 12900)],
-            ago(3),
-            address="12 Elm Street, Springfield, IL 62701",
-        ),
-        _order(
-            "HL-10002",
-            "maria.lopez@example.com",
-            "delivered",
-            [
-                _item("CHG-65W", "65 W USB-C charger", 1, 3900),
-                _item("CBL-2M", "USB-C cable, 2 m", 2, 1200),
-            ],
-            ago(9),
-            ago(5),
-            address="12 Elm Street, Springfield, IL 62701",
-        ),
-        _order(
-            "HL-10003",
-            "james.chen@example.com",
-            "delivered",
-            [_item("KBD-MX", "Mechanical keyboard", 1, 8900)],
-            ago(52),
-            ago(45),
-            address="480 Pine Avenue, Portland, OR 97205",
-        ),
-        _order(
-            "HL-10004",
-            "james.chen@example.com",
-            "processing",
-            [_item("MSE-PRO", "Ergonomic mouse", 1, 4900)],
-            ago(0, 6),
-            address="480 Pine Avenue, Portland, OR 97205",
-        ),
-        _order(
-            "HL-10005",
-            "aisha.khan@example.com",
-            "cancelled",
-            [_item("CAM-4K", "4K webcam", 1, 9900)],
-            ago(14),
-            address="9 Harbour Road, Boston, MA 02110",
-        ),
-        _order(
-            "HL-10006",
-            "aisha.khan@example.com",
-            "delivered",
-            [_item("STD-ALU", "Aluminium laptop stand", 1, 5400)],
-            ago(31),
-            ago(28),
-            address="9 Harbour Road, Boston, MA 02110",
-        ),
-        _order(
-            "HL-10007",
-            "tom.becker@example.com",
-            "delivered",
-            [_item("GFT-50", "Gift card, $50", 1, 5000)],
-            ago(12),
-            ago(10),
-            address="77 Lake Shore Drive, Chicago, IL 60601",
-            returnable=False,
-        ),
-        _order(
-            "HL-10008",
-            "tom.becker@example.com",
-            "shipped",
-            [
-                _item("MON-27", "27-inch 4K monitor", 1, 32900),
-                _item("HDMI-2", "HDMI 2.1 cable", 1, 1900),
-            ],
-            ago(2),
-            address="77 Lake Shore Drive, Chicago, IL 60601",
-        ),
-    ]
+    return [_order(demo, now) for demo in _DEMOS]

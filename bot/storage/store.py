@@ -120,6 +120,10 @@ class Store:
     ) -> None:
         await self.stop()
 
+    async def ping(self) -> None:
+        """Check that the database answers; raise :class:`StorageError` if not."""
+        await self._run("ping", _ping)
+
     async def upgrade(self) -> None:
         """Apply the packaged Alembic migrations up to the newest revision."""
 

@@ -51,7 +51,7 @@ class RestConnector:
 
     def sub_app(self) -> web.Application:
         """Return the sub-app with the webhook routes."""
-        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app = web.Application()
         app.router.add_get("/", self.health)
         app.router.add_post("/webhook", self.webhook)
         return app
@@ -62,12 +62,19 @@ class RestConnector:
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Take one message and answer with the bot's replies."""
+        limit = self.config.max_body_bytes
+        if (request.content_length or 0) > limit:
+            return self._reject("too_large", f"the body is larger than {limit} bytes", 413)
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return self._reject("invalid_json", "the body is not valid JSON")
+            raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._reject("too_large", "the body is too large", 413)
+            return self._reject("too_large", f"the body is larger than {limit} bytes", 413)
+        if len(raw) > limit:
+            return self._reject("too_large", f"the body is larger than {limit} bytes", 413)
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return self._reject("invalid_json", "the body is not valid JSON")
         try:
             inbound = to_inbound(body, request.headers.get("Idempotency-Key"))
         except ChannelError as exc:

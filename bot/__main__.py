@@ -1,0 +1,5 @@
+"""``python -m bot`` runs the ``helpline`` console script."""
+
+from bot.cli import main
+
+main()
