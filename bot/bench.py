@@ -49,22 +49,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _write_config(folder: Path, bot: Path, url: str, models: Path) -> Path:
+    config = folder / "helpline.yml"
+    settings = {
+        "bot": {"path": str(bot.resolve())},
+        "storage": {"url": url},
+        "models": {"cache_dir": str(models.resolve())},
+        "logging": {"level": "WARNING"},
+    }
+    config.write_text(json.dumps(settings))
+    return config
+
+
 @contextlib.asynccontextmanager
 async def serve(bot: Path, url: str, models: Path) -> AsyncIterator[str]:
     """Run ``helpline run`` in a child process with its own config."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
-        config = Path(tmp) / "helpline.yml"
-        config.write_text(
-            json.dumps(
-                {
-                    "bot": {"path": str(bot.resolve())},
-                    "storage": {"url": url},
-                    "models": {"cache_dir": str(models.resolve())},
-                    "logging": {"level": "WARNING"},
-                }
-            )
-        )
+        config = _write_config(Path(tmp), bot, url, models)
         cmd = [sys.executable, "-m", "bot", "--config", str(config), "run", "--port", str(port)]
         proc = subprocess.Popen(cmd)  # noqa: ASYNC220 - a long-lived child, not awaited
         base = f"http://127.0.0.1:{port}"
@@ -178,7 +180,9 @@ def bench_nlu(bot: Path, models: Path, repeats: int) -> dict[str, Any]:
         "parse_p50_ms": round(statistics.median(parse_ms), 3),
         "parse_p99_ms": round(percentile(parse_ms, 99), 3),
         "baseline_encode_p50_ms": round(statistics.median(encode_ms), 3),
-        "parse_to_encode_ratio": round(statistics.median(parse_ms) / statistics.median(encode_ms), 2),
+        "parse_to_encode_ratio": round(
+            statistics.median(parse_ms) / statistics.median(encode_ms), 2
+        ),
     }
 
 
@@ -227,9 +231,13 @@ def register(subparsers: Any) -> None:
     dialogue.add_argument("--bot", type=Path, default=Path("flows"), help="bot project folder")
     dialogue.add_argument("--models", type=Path, default=Path("var/models"), help="model cache")
     dialogue.add_argument("--conversations", type=int, default=50, help="concurrent conversations")
-    dialogue.add_argument("--rounds", type=int, default=4, help="script repetitions per conversation")
+    dialogue.add_argument(
+        "--rounds", type=int, default=4, help="script repetitions per conversation"
+    )
     dialogue.add_argument("--nlu-repeats", type=int, default=100, help="NLU parse repetitions")
-    dialogue.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="PostgreSQL to create a DB in")
+    dialogue.add_argument(
+        "--pg-admin-url", default=PG_ADMIN_URL, help="PostgreSQL to create a DB in"
+    )
     dialogue.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     dialogue.add_argument("--json", action="store_true", help="print JSON (the default)")
     dialogue.set_defaults(handler=_run)

@@ -30,7 +30,6 @@ from bot.errors import FlowError
 
 if TYPE_CHECKING:
     from bot.dialogue.actions import ActionContext, ActionResult, ActionRunner
-    from bot.manager import DialogueManager
 
 _STEP_KEYS = ("user", "bot", "utter", "slot_was_set", "slot_was_not_set")
 
@@ -92,7 +91,7 @@ def load_cases(path: Path) -> list[TestCase]:
     fixtures = _named(data.get("fixtures"), name, "fixtures")
     metadata = _named(data.get("metadata"), name, "metadata")
     stubs = data.get("stub_custom_actions") or {}
-    cases = []
+    cases: list[TestCase] = []
     for raw in data["test_cases"]:
         if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
             raise FlowError(name, yamlio.line_of(raw), "a test case needs 'test_case' and 'steps'")

@@ -58,14 +58,18 @@ def _check_bot_step(turn: _Turn, step: dict[str, Any]) -> str | None:
             return f"expected bot text {step['bot']!r} but got {reply.text!r}"
     elif "slot_was_set" in step or "slot_was_not_set" in step:
         negate = "slot_was_not_set" in step
-        return check_slots(turn.events, step["slot_was_not_set" if negate else "slot_was_set"], negate)
+        return check_slots(
+            turn.events, step["slot_was_not_set" if negate else "slot_was_set"], negate
+        )
     return None
 
 
 async def run_case(manager: DialogueManager, case: TestCase, sender: str) -> CaseResult:
     """Run one case in a fresh conversation; stop at the first mismatch."""
     base = manager.engine
-    engine = Engine(base.project, StubRunner(case.stubs, base.actions), base.answerer, base.settings)
+    engine = Engine(
+        base.project, StubRunner(case.stubs, base.actions), base.answerer, base.settings
+    )
     state = engine.new_state()
     state.slots.update(case.slots)
     turn: _Turn | None = None

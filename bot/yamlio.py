@@ -45,7 +45,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str | int | float | bool) and key is not None:
             raise SourceError(
-                str(node.start_mark.name), key_node.start_mark.line + 1, "mapping key must be scalar"
+                str(node.start_mark.name),
+                key_node.start_mark.line + 1,
+                "mapping key must be scalar",
             )
         skey = str(key)
         if skey in result:

@@ -1,0 +1,1 @@
+"""Channel connectors: one subpackage per channel."""

@@ -1,0 +1,1 @@
+"""Language models: local ONNX generation, cloud fallback, retrieval."""

@@ -222,7 +222,9 @@ def _parse_slot(name: str, spec: Any, path: str, line: int | None) -> Slot:
     slot_type = str(spec.get("type", "text"))
     if slot_type not in SLOT_TYPES:
         raise FlowError(
-            path, line, f"slot '{name}' has unknown type '{slot_type}' (use {', '.join(SLOT_TYPES)})"
+            path,
+            line,
+            f"slot '{name}' has unknown type '{slot_type}' (use {', '.join(SLOT_TYPES)})",
         )
     values = tuple(str(v) for v in spec.get("values") or ())
     if slot_type == "categorical" and not values:

@@ -236,7 +236,8 @@ class Turn:
     async def fill(self, command: Command) -> None:
         """Fill the slot being collected, checking type and rejections."""
         frame = self.state.top()
-        assert frame is not None and frame.step_id is not None
+        assert frame is not None
+        assert frame.step_id is not None
         flow = self.project.flows[frame.flow_id]
         step = flow.steps[frame.step_id]
         value = command.slots.get(step.value)
@@ -399,6 +400,8 @@ class Turn:
         """Cancel the running user flow and run ``pattern_internal_error``."""
         _LOGGER.warning("Turn failed, running pattern_internal_error: %s", reason)
         if any(f.flow_id == "pattern_internal_error" for f in self.state.stack):
-            raise FlowError("pattern_internal_error", None, f"internal error while handling: {reason}")
+            raise FlowError(
+                "pattern_internal_error", None, f"internal error while handling: {reason}"
+            )
         builtins.cancel_top_user_flow(self)
         self.push("pattern_internal_error", error_type=ACTION_FAILED, reason=reason)

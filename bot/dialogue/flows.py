@@ -16,7 +16,13 @@ from bot.yamlio import line_of
 END = "END"
 STEP_KINDS = ("collect", "action", "set_slots", "link", "call", "noop")
 _STEP_KEYS = {
-    "collect": {"utter", "ask_before_filling", "reset_after_flow_ends", "rejections", "description"},
+    "collect": {
+        "utter",
+        "ask_before_filling",
+        "reset_after_flow_ends",
+        "rejections",
+        "description",
+    },
     "action": set(),
     "set_slots": set(),
     "link": set(),
@@ -85,7 +91,9 @@ class Flow:
 
     def collect_step(self, slot: str) -> Step | None:
         """Return the first collect step of ``slot``, if any."""
-        return next((s for s in self.steps.values() if s.kind == "collect" and s.value == slot), None)
+        return next(
+            (s for s in self.steps.values() if s.kind == "collect" and s.value == slot), None
+        )
 
     def collected_slots(self) -> set[str]:
         """Return the slots this flow collects or sets."""
@@ -121,7 +129,15 @@ class _FlowParser:
 
     def parse(self) -> Flow:
         spec = self.spec
-        known = {"description", "name", "if", "nlu_trigger", "persisted_slots", "steps", "always_include_in_prompt"}
+        known = {
+            "description",
+            "name",
+            "if",
+            "nlu_trigger",
+            "persisted_slots",
+            "steps",
+            "always_include_in_prompt",
+        }
         unknown = set(spec) - known
         if unknown:
             raise self.error(spec, f"unknown field(s) {', '.join(sorted(unknown))}")
@@ -235,7 +251,9 @@ class _FlowParser:
         if isinstance(value, str):
             return (Branch(None, value),)
         if not isinstance(value, list) or not value:
-            raise self.error(item, "'next' must be a step id, END or a list of if/then/else", step_id)
+            raise self.error(
+                item, "'next' must be a step id, END or a list of if/then/else", step_id
+            )
         branches = []
         for index, option in enumerate(value):
             if not isinstance(option, dict):
@@ -248,7 +266,9 @@ class _FlowParser:
                 cond = self.condition(option["if"], option, step_id)
                 branches.append(Branch(cond, self._target(option["then"], step_id)))
             else:
-                raise self.error(option, "each 'next' item needs 'if' and 'then', or 'else'", step_id)
+                raise self.error(
+                    option, "each 'next' item needs 'if' and 'then', or 'else'", step_id
+                )
         if branches[-1].condition is not None:
             raise self.error(item, "a conditional 'next' needs a final 'else'", step_id)
         return tuple(branches)

@@ -63,7 +63,9 @@ def _read(path: Path) -> dict[str, Any]:
     unknown = set(data) - _KNOWN_KEYS
     if unknown:
         raise FlowError(
-            str(path), yamlio.line_of(data, sorted(unknown)[0]), f"unknown top-level key(s) {', '.join(sorted(unknown))}"
+            str(path),
+            yamlio.line_of(data, sorted(unknown)[0]),
+            f"unknown top-level key(s) {', '.join(sorted(unknown))}",
         )
     return data
 
@@ -98,7 +100,9 @@ def load_project(root: str | Path, has_action: Callable[[str], bool] = lambda _:
                 if flow.id in user_flows:
                     other = user_flows[flow.id]
                     raise FlowError(
-                        str(path), flow.line, f"flow '{flow.id}' is also defined in {other.path}:{other.line}"
+                        str(path),
+                        flow.line,
+                        f"flow '{flow.id}' is also defined in {other.path}:{other.line}",
                     )
                 user_flows[flow.id] = flow
     flows.update(user_flows)

@@ -54,7 +54,7 @@ def validate(flows: dict[str, Flow], domain: Domain, has_action: Callable[[str],
 def _check_refs(flow: Flow, refs: Iterable[str], domain: Domain, step: Step | None) -> None:
     for ref in refs:
         if ref.startswith("slots.") and ref[len("slots.") :] not in domain.slots:
-            raise _fail(flow, step, f"unknown slot '{ref[len('slots.'):]}' in a condition")
+            raise _fail(flow, step, f"unknown slot '{ref[len('slots.') :]}' in a condition")
 
 
 def _check_response(flow: Flow, step: Step, domain: Domain, name: str) -> None:
@@ -111,8 +111,9 @@ def _check_cycles(flow: Flow) -> None:
                 loop = path[path.index(target) :]
                 if not any(flow.steps[s].kind == "collect" for s in loop):
                     raise _fail(
-                        flow, flow.steps[target], f"steps {' -> '.join([*loop, target])} "
-                        "form a cycle without a 'collect'"
+                        flow,
+                        flow.steps[target],
+                        f"steps {' -> '.join([*loop, target])} form a cycle without a 'collect'",
                     )
             elif target not in state:
                 visit(target, path)

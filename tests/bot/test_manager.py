@@ -34,7 +34,8 @@ def msg(text: str, message_id: str | None = None, conv: str = "c1") -> InboundMe
 
 def test_parse_payload() -> None:
     parsed = parse_payload('/inform{"order_id": "HL-12345"}')
-    assert parsed is not None and parsed.intent is not None
+    assert parsed is not None
+    assert parsed.intent is not None
     assert (parsed.intent.name, parsed.intent.confidence) == ("inform", 1.0)
     assert [(e.entity, e.value) for e in parsed.entities] == [("order_id", "HL-12345")]
     assert parse_payload("hello /there") is None
@@ -52,7 +53,8 @@ async def test_flow_turns_are_persisted(project: Project, store: Store) -> None:
     transcript = await store.transcript(conv.id)
     assert [m.direction for m in transcript] == ["in", "out", "in", "out"]
     kinds = [e["event"] for e in await store.events(conv.id)]
-    assert kinds.count("user") == 2 and "flow_started" in kinds
+    assert kinds.count("user") == 2
+    assert "flow_started" in kinds
 
 
 async def test_duplicate_message_id_runs_once(project: Project, store: Store) -> None:
@@ -80,7 +82,7 @@ async def test_recover_runs_messages_stored_before_a_crash(project: Project, sto
     manager = make_manager(project, store)
     assert await manager.recover() == 1
     assert await store.inbound_status(inbound_id) == "processed"
-    assert [r.text for r in await store.replies_to(inbound_id)][0] == "Hello!"
+    assert (await store.replies_to(inbound_id))[0].text == "Hello!"
     assert await manager.recover() == 0
 
 
@@ -95,9 +97,7 @@ async def test_human_mode_keeps_the_bot_silent(project: Project, store: Store) -
     assert (await store.route_counts())["human"] >= 1
 
 
-async def test_turns_of_one_conversation_run_one_at_a_time(
-    project: Project, store: Store
-) -> None:
+async def test_turns_of_one_conversation_run_one_at_a_time(project: Project, store: Store) -> None:
     manager = make_manager(project, store)
     await manager.handle(msg("/survey"))
     # Twenty answers at once: each must see the state the previous one left.
@@ -117,4 +117,7 @@ async def test_empty_and_oversized_messages_run_internal_error(
     assert "didn't get any text" in (await manager.handle(msg("")))[0].text
     assert "too long" in (await manager.handle(msg("x" * 101)))[0].text
     conv = await store.conversation("test", "c1", "customer")
-    assert [m.text for m in await store.transcript(conv.id) if m.direction == "in"] == ["", "x" * 101]
+    assert [m.text for m in await store.transcript(conv.id) if m.direction == "in"] == [
+        "",
+        "x" * 101,
+    ]

@@ -60,7 +60,9 @@ class Chat:
 
     def kinds(self) -> list[str]:
         assert self.last is not None
-        return [f"{e.kind}:{getattr(e, 'flow_id', getattr(e, 'name', ''))}" for e in self.last.events]
+        return [
+            f"{e.kind}:{getattr(e, 'flow_id', getattr(e, 'name', ''))}" for e in self.last.events
+        ]
 
 
 @pytest.fixture(scope="session")

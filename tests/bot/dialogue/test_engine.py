@@ -16,7 +16,9 @@ async def test_simple_flow_then_pattern_completed(chat: Chat) -> None:
     assert chat.state.stack == []
 
 
-async def test_collect_rejection_then_accept_and_branch(chat: Chat, actions: ScriptedActions) -> None:
+async def test_collect_rejection_then_accept_and_branch(
+    chat: Chat, actions: ScriptedActions
+) -> None:
     assert await chat.say("where is my order", "check_order") == ["utter_ask_order_id"]
     assert await chat.say("abc") == ["utter_invalid_order_format", "utter_ask_order_id"]
     assert chat.state.slots["order_id"] is None
@@ -105,7 +107,10 @@ async def test_slow_action_times_out(chat: Chat) -> None:
 async def test_empty_and_too_long_input_keep_the_flow(chat: Chat) -> None:
     await chat.say("where is my order", "check_order")
     assert await chat.say("   ") == ["utter_user_input_empty_error_rasa", "utter_ask_order_id"]
-    assert await chat.say("x" * 51) == ["utter_user_input_too_long_error_rasa", "utter_ask_order_id"]
+    assert await chat.say("x" * 51) == [
+        "utter_user_input_too_long_error_rasa",
+        "utter_ask_order_id",
+    ]
     assert await chat.say("HL-12345") == ["utter_ask_confirmed"]
 
 
@@ -166,6 +171,8 @@ async def test_state_and_events_round_trip(chat: Chat) -> None:
 
 async def test_handle_does_not_mutate_input_state(chat: Chat) -> None:
     before = chat.state.to_dict()
-    result = await chat.engine.handle(chat.state, __import__("tests.bot.dialogue.conftest", fromlist=["msg"]).msg("hi", "greet"))
+    result = await chat.engine.handle(
+        chat.state, __import__("tests.bot.dialogue.conftest", fromlist=["msg"]).msg("hi", "greet")
+    )
     assert chat.state.to_dict() == before
     assert result.state is not chat.state

@@ -56,7 +56,10 @@ def test_valid_project_loads_with_patterns(tmp_path: Path) -> None:
         )
     )
     assert [f.id for f in project.user_flows()] == ["order"]
-    assert project.flows["pattern_completed"].steps[project.flows["pattern_completed"].first].value == "utter_done"
+    assert (
+        project.flows["pattern_completed"].steps[project.flows["pattern_completed"].first].value
+        == "utter_done"
+    )
     assert "pattern_cancel_flow" in project.flows
 
 
@@ -231,7 +234,9 @@ def test_cycle_through_collect_is_allowed(tmp_path: Path) -> None:
 
 def test_duplicate_flow_across_files(tmp_path: Path) -> None:
     make(tmp_path, "flows:\n  a:\n    description: x\n    steps:\n      - action: utter_done\n")
-    (tmp_path / "more.yml").write_text("flows:\n  a:\n    description: y\n    steps:\n      - action: utter_done\n")
+    (tmp_path / "more.yml").write_text(
+        "flows:\n  a:\n    description: y\n    steps:\n      - action: utter_done\n"
+    )
     with pytest.raises(FlowError, match="flow 'a' is also defined in"):
         load_project(tmp_path)
 

@@ -50,16 +50,19 @@ async def test_conversation_over_rest(client: TestClient[Any, Any]) -> None:
 
 
 def duplicates() -> float:
-    return metrics.REGISTRY.get_sample_value(
-        "helpline_duplicate_messages_total", {"channel": "rest"}
-    ) or 0.0
+    return (
+        metrics.REGISTRY.get_sample_value("helpline_duplicate_messages_total", {"channel": "rest"})
+        or 0.0
+    )
 
 
 async def test_retry_with_same_message_id_answers_once(client: TestClient[Any, Any]) -> None:
     before = duplicates()
     first = await post(client, {"sender": "u2", "message": "/greet", "message_id": "x1"})
     second = await post(client, {"sender": "u2", "message": "/greet", "message_id": "x1"})
-    header = await post(client, {"sender": "u2", "message": "/greet"}, headers={"Idempotency-Key": "x1"})
+    header = await post(
+        client, {"sender": "u2", "message": "/greet"}, headers={"Idempotency-Key": "x1"}
+    )
     assert first == second == header
     assert duplicates() - before == 2
     text = await (await client.get("/metrics")).text()
