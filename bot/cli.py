@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from bot.errors import HelplineError, SourceError
+from bot.errors import ConfigError, HelplineError, SourceError
 
 # Modules that add verbs, in the order they appear in --help.
 _VERB_MODULES = (
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     try:
         code = int(handler(args))
-    except SourceError as exc:
+    except (SourceError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
     except HelplineError as exc:

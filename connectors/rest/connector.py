@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import metrics
-from bot.errors import ChannelError
+from bot.errors import ChannelError, StorageError
 from connectors.rest.translate import CHANNEL, to_inbound, to_rasa
 
 if TYPE_CHECKING:
@@ -79,7 +79,13 @@ class RestConnector:
             inbound = to_inbound(body, request.headers.get("Idempotency-Key"))
         except ChannelError as exc:
             return self._reject("invalid_body", str(exc))
-        replies = await self.on_message(inbound)
+        try:
+            replies = await self.on_message(inbound)
+        except StorageError as exc:
+            _LOGGER.warning("Message not stored, asking the client to retry: %s", exc)
+            response = self._reject("unavailable", "storage is unavailable; retry later", 503)
+            response.headers["Retry-After"] = "1"
+            return response
         metrics.MESSAGES.labels(CHANNEL, "out").inc(len(replies))
         return web.json_response([to_rasa(r) for r in replies])
 
