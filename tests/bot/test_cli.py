@@ -120,7 +120,7 @@ def post(base: str, body: dict[str, Any], timeout: float = 30) -> Any:
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
@@ -128,7 +128,7 @@ def wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
     for _ in range(300):
         assert proc.poll() is None, "the server exited"
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
                 return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
@@ -168,7 +168,7 @@ def test_killed_mid_turn_loses_nothing(server: tuple[str, Any]) -> None:
         headers={"Content-Type": "application/json"},
     )
     with pytest.raises((TimeoutError, urllib.error.URLError)):
-        urllib.request.urlopen(request, timeout=0.5)  # noqa: S310
+        urllib.request.urlopen(request, timeout=0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     start()
