@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.actions.registry import ActionDeps, action
 from bot.dialogue.actions import ActionContext, ActionResult
-from bot.dialogue.events import Event, HandoffRequested, SlotSet
+from bot.dialogue.events import Event, SlotSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,20 +45,23 @@ def normalise_order_id(raw: object) -> str | None:
 
 
 def parse_timestamp(value: object) -> datetime | None:
-    """Parse an ISO 8601 date or timestamp; naive values are taken as UTC.
+    """Read a timestamp stored as a datetime or an ISO 8601 string; naive means UTC.
 
     Args:
-        value: An ISO string such as ``2025-03-02T14:05:00Z``, or ``None``.
+        value: A datetime, an ISO string such as ``2025-03-02T14:05:00Z``, or ``None``.
 
     Returns:
         An aware datetime, or ``None`` when ``value`` is empty or malformed.
     """
-    if not value:
+    if isinstance(value, datetime):
+        parsed = value
+    elif not value:
         return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -80,22 +83,38 @@ def format_items(items: list[dict[str, Any]] | None) -> str:
     """Summarise order lines, e.g. ``Ceramic Mug (x2) and Linen Throw``.
 
     Args:
-        items: Order lines with ``name`` and ``qty`` keys.
+        items: Order lines with ``name`` and ``quantity`` (or ``qty``) keys.
 
     Returns:
         A short human-readable list of the items.
     """
-    names = [
-        f"{item.get('name', 'item')} (x{item['qty']})"
-        if int(item.get("qty") or 1) > 1
-        else str(item.get("name", "item"))
-        for item in items or []
-    ]
+    names = []
+    for item in items or []:
+        name = str(item.get("name", "item"))
+        quantity = int(item.get("quantity") or item.get("qty") or 1)
+        names.append(f"{name} (x{quantity})" if quantity > 1 else name)
     if not names:
         return "no items"
     if len(names) == 1:
         return names[0]
     return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def format_total(order: dict[str, Any]) -> str:
+    """Format an order's total, stored as ``total_cents`` or as ``total`` dollars.
+
+    Args:
+        order: The order.
+
+    Returns:
+        The total such as ``$64.50`` (other currencies get their code, e.g. ``64.50 EUR``).
+    """
+    if order.get("total_cents") is not None:
+        amount = int(order["total_cents"]) / 100
+    else:
+        amount = float(order.get("total") or 0.0)
+    currency = str(order.get("currency") or "USD")
+    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
 
 
 def format_address(address: object) -> str:
@@ -125,7 +144,7 @@ def order_slots(order: dict[str, Any]) -> dict[str, Any]:
         "order_found": True,
         "order_status": order.get("status"),
         "order_items": format_items(order.get("items")),
-        "order_total": f"${float(order.get('total') or 0.0):,.2f}",
+        "order_total": format_total(order),
         "order_placed_at": format_day(parse_timestamp(order.get("placed_at"))),
         "order_delivered_at": format_day(parse_timestamp(order.get("delivered_at"))),
         "order_address": format_address(order.get("shipping_address")),
@@ -336,23 +355,3 @@ async def cancel_order(ctx: ActionContext, deps: ActionDeps) -> ActionResult:
     await call_optional(deps.orders, "cancel_order", order_id)
     _LOGGER.info("Order %s was cancelled at the customer's request.", order_id)
     return ActionResult(events=(SlotSet("order_status", "cancelled"),))
-
-
-@action("action_handoff_to_human")
-async def handoff_to_human(ctx: ActionContext, deps: ActionDeps) -> ActionResult:
-    """Ask for a human agent to take the conversation over.
-
-    The reason is ``user_request`` when the customer asked for a person, and
-    ``bot_escalation`` when a flow or the engine sent them here.
-
-    Args:
-        ctx: The conversation; reads the latest message's intent.
-        deps: Shared services (unused).
-
-    Returns:
-        A :class:`HandoffRequested` event.
-    """
-    intent = (ctx.latest_message.get("intent") or {}).get("name")
-    reason = "user_request" if intent == "human_handoff" else "bot_escalation"
-    _LOGGER.info("Conversation %s is handed to a person (%s).", ctx.sender_id, reason)
-    return ActionResult(events=(HandoffRequested(reason=reason),))

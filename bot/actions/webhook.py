@@ -143,7 +143,10 @@ def parse_action_response(name: str, body: Any) -> ActionResult:
     if not isinstance(body, dict):
         raise ActionError(f"action server answered {name!r} with {type(body).__name__}")
     events: list[Event] = []
-    raw_responses: list[Mapping[str, Any]] = []
+    # Rasa sends the dispatcher's messages before the events the action returned.
+    raw_responses: list[Mapping[str, Any]] = [
+        r for r in body.get("responses") or [] if isinstance(r, dict)
+    ]
     for item in body.get("events") or []:
         kind = item.get("event") if isinstance(item, dict) else None
         if kind == "slot":
@@ -152,7 +155,6 @@ def parse_action_response(name: str, body: Any) -> ActionResult:
             raw_responses.append(_bot_event_response(item))
         else:
             _LOGGER.debug("Ignoring event %r returned by action %s.", kind, name)
-    raw_responses.extend(r for r in body.get("responses") or [] if isinstance(r, dict))
     responses = tuple(r for r in map(_normalise_response, raw_responses) if r is not None)
     return ActionResult(events=tuple(events), responses=responses)
 

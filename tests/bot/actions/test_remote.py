@@ -59,8 +59,8 @@ async def test_slot_events_and_responses_are_applied(registry: ActionRegistry) -
         SlotSet("last_action_seen", "utter_checking"),
         SlotSet("domain_slots", ["order_id", "order_status"]),
     )
+    # As in Rasa's RemoteAction: dispatcher messages first, then returned events.
     assert result.responses == (
-        {"text": "Anything else?", "buttons": [{"title": "No", "payload": "/deny"}]},
         {
             "text": "Order A-17 for conv-42 (check_order) has shipped.",
             "buttons": [
@@ -68,6 +68,7 @@ async def test_slot_events_and_responses_are_applied(registry: ActionRegistry) -
                 {"title": "Thanks", "payload": "/thanks"},
             ],
         },
+        {"text": "Anything else?", "buttons": [{"title": "No", "payload": "/deny"}]},
     )
 
 
