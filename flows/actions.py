@@ -268,9 +268,7 @@ async def check_refund_eligibility(ctx: ActionContext, deps: ActionDeps) -> Acti
     """
     order = await find_order(ctx, deps)
     if order is None:
-        return ActionResult(
-            events=slot_events({"order_found": False, "refund_eligible": False})
-        )
+        return ActionResult(events=slot_events({"order_found": False, "refund_eligible": False}))
     reason, window_end = refund_verdict(order, datetime.now(UTC))
     values = order_slots(order)
     values.update(

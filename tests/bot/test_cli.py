@@ -40,6 +40,7 @@ def write_config(folder: Path, db_url: str, bot: Path = PROJECT, timeout: float 
                 "bot": {"path": str(bot)},
                 "storage": {"url": db_url},
                 "dialogue": {"action_timeout_s": timeout},
+                "models": {"cache_dir": str(ROOT / "var" / "models")},
                 "logging": {"level": "WARNING", "json": True},
             }
         )
@@ -182,3 +183,17 @@ def test_killed_mid_turn_loses_nothing(server: tuple[str, Any]) -> None:
     assert (
         post(base, {"sender": "k", "message": "/greet", "message_id": "k-3"})[0]["text"] == "Hello!"
     )
+
+
+def test_init_scaffolds_a_bot_that_passes_its_tests(tmp_path: Path) -> None:
+    bot = tmp_path / "mybot"
+    result = helpline("init", str(bot))
+    assert result.returncode == 0, result.stderr
+    assert (bot / "actions.py").exists()
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/x.db", bot)
+    result = helpline("--config", str(config), "test", "e2e")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "1 passed, 0 failed"
+    again = helpline("init", str(bot))
+    assert again.returncode == 2
+    assert "exists and is not empty" in again.stderr
