@@ -132,6 +132,8 @@ async def _run_all(config: Any, cases: list[TestCase], fail_fast: bool) -> int:
         passed = failed = 0
         async with Runtime(config) as runtime:
             for index, case in enumerate(cases):
+                # Every case starts from the same demo data, whatever earlier ones changed.
+                await runtime.seed_demo_data()
                 result = await run_case(runtime.manager, case, f"e2e-{index}")
                 if result.error is None:
                     passed += 1

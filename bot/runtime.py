@@ -87,7 +87,7 @@ class Runtime:
             project = self.load_project()
             await self.store.start()
             await self.store.upgrade()
-            await self.store.seed_orders(demo_orders())
+            await self.seed_demo_data()
             await self.actions.start()
             nlu = self._nlu or build_nlu(project, self.config)
             settings = EngineSettings(
@@ -100,6 +100,10 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
+
+    async def seed_demo_data(self) -> None:
+        """Insert the demo orders, or put them back as they were."""
+        await self.store.seed_orders(demo_orders())
 
     async def stop(self) -> None:
         """Release everything that :meth:`start` opened."""

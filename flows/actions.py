@@ -182,27 +182,21 @@ def slot_events(values: dict[str, Any]) -> tuple[Event, ...]:
     return tuple(SlotSet(name, value) for name, value in values.items())
 
 
-async def call_optional(service: object, method: str, *args: Any) -> bool:
-    """Call ``service.method(*args)`` when the order store offers it.
-
-    The demo order store only promises ``get_order``; a real store may also
-    implement writes such as ``cancel_order``. Without one the change is only
-    logged, which is what the demo needs.
+async def change_order(deps: ActionDeps, order_id: str | None, changes: dict[str, Any]) -> bool:
+    """Write a change to the order store.
 
     Args:
-        service: The order store, or ``None``.
-        method: The coroutine method to call.
-        *args: Its arguments.
+        deps: Shared services; ``deps.orders`` is the order store.
+        order_id: The order to change.
+        changes: Columns to set (``status``, ``shipping_address``).
 
     Returns:
-        Whether the store performed the call.
+        Whether the order exists and was changed.
     """
-    func = getattr(service, method, None)
-    if not callable(func):
-        _LOGGER.info("The order store has no %s; the change is only logged.", method)
+    if deps.orders is None or not order_id:
+        _LOGGER.warning("No order store or order id; %s was not changed.", order_id)
         return False
-    await func(*args)
-    return True
+    return await deps.orders.update_order(order_id, changes)
 
 
 @action("action_check_order")
@@ -285,14 +279,14 @@ async def create_return(ctx: ActionContext, deps: ActionDeps) -> ActionResult:
 
     Args:
         ctx: The conversation; reads ``order_id`` and ``refund_reason``.
-        deps: Shared services; uses ``deps.orders.create_return`` if present.
+        deps: Shared services; marks the order ``return_requested``.
 
     Returns:
         A ``return_reference`` slot event such as ``RT-10003``.
     """
     order_id = normalise_order_id(ctx.slots.get("order_id")) or "HL-00000"
     reason = ctx.slots.get("refund_reason") or "other"
-    await call_optional(deps.orders, "create_return", order_id, reason)
+    await change_order(deps, order_id, {"status": "return_requested"})
     _LOGGER.info("A return was opened for order %s (reason: %s).", order_id, reason)
     return ActionResult(events=(SlotSet("return_reference", order_id.replace("HL-", "RT-")),))
 
@@ -326,14 +320,14 @@ async def update_shipping_address(ctx: ActionContext, deps: ActionDeps) -> Actio
 
     Args:
         ctx: The conversation; reads ``order_id`` and ``shipping_address``.
-        deps: Shared services; uses ``deps.orders.update_shipping_address`` if present.
+        deps: Shared services; writes the address to the order store.
 
     Returns:
         An ``order_address`` slot event with the new address.
     """
     order_id = normalise_order_id(ctx.slots.get("order_id"))
     address = str(ctx.slots.get("shipping_address") or "").strip()
-    await call_optional(deps.orders, "update_shipping_address", order_id, address)
+    await change_order(deps, order_id, {"shipping_address": address})
     _LOGGER.info("The shipping address of order %s was changed.", order_id)
     return ActionResult(events=(SlotSet("order_address", address),))
 
@@ -344,12 +338,12 @@ async def cancel_order(ctx: ActionContext, deps: ActionDeps) -> ActionResult:
 
     Args:
         ctx: The conversation; reads ``order_id``.
-        deps: Shared services; uses ``deps.orders.cancel_order`` if present.
+        deps: Shared services; marks the order ``cancelled``.
 
     Returns:
         An ``order_status`` slot event set to ``cancelled``.
     """
     order_id = normalise_order_id(ctx.slots.get("order_id"))
-    await call_optional(deps.orders, "cancel_order", order_id)
+    await change_order(deps, order_id, {"status": "cancelled"})
     _LOGGER.info("Order %s was cancelled at the customer's request.", order_id)
     return ActionResult(events=(SlotSet("order_status", "cancelled"),))

@@ -50,10 +50,14 @@ DEFAULT_TIMEOUT = 5.0
 
 
 class OrderLookup(Protocol):
-    """Finds orders by id; the Store implements it."""
+    """Finds and changes orders by id; the Store implements it."""
 
     async def get_order(self, order_id: str) -> dict[str, Any] | None:
         """Return the order as a dict, or ``None`` when there is none."""
+        ...
+
+    async def update_order(self, order_id: str, changes: dict[str, Any]) -> bool:
+        """Change ``status``, ``shipping_address`` or ``returnable``; ``False`` if unknown."""
         ...
 
 

@@ -319,14 +319,19 @@ class Turn:
             new = self.push(step.value)
             new.called, new.interrupted = frame.called, frame.interrupted
             return
+        if step.kind == "action":
+            await self.run_action(frame, step.value)
+            # The branch is chosen after the action, so it sees the slots it set;
+            # a failed action has taken the frame off the stack.
+            if any(f is frame for f in self.state.stack):
+                frame.step_id = self.next_of(step, frame)
+            return
         frame.step_id = self.next_of(step, frame)
         if step.kind == "set_slots":
             for name, value in step.value.items():
                 self.set_slot(name, value)
         elif step.kind == "call":
             self.push(step.value).called = True
-        elif step.kind == "action":
-            await self.run_action(frame, step.value)
 
     async def run_action(self, frame: Frame, name: str) -> None:
         """Run an ``action`` step: a response, a built-in or a custom action."""
@@ -364,7 +369,8 @@ class Turn:
         top = self.state.top()
         if top is None:
             if not frame.is_pattern and not frame.called:
-                self.push("pattern_completed")
+                title = self.project.flows[frame.flow_id].title
+                self.push("pattern_completed", previous_flow_name=title)
             return
         top.waiting = False
         if top.interrupted and not frame.called and not top.is_pattern:

@@ -337,3 +337,14 @@ async def get_order(conn: AsyncConnection, order_id: str) -> dict[str, Any] | No
     query = select(ORDERS).where(ORDERS.c.order_id == order_id)
     row = (await conn.execute(query)).one_or_none()
     return None if row is None else dict(row._mapping)
+
+
+async def update_order(conn: AsyncConnection, order_id: str, changes: dict[str, Any]) -> bool:
+    """Change some columns of one order; return whether the order exists."""
+    allowed = {"status", "shipping_address", "returnable"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise StorageError(f"Order fields {sorted(unknown)} cannot be changed.")
+    query = update(ORDERS).where(ORDERS.c.order_id == order_id).values(**changes)
+    result = await conn.execute(query)
+    return bool(result.rowcount)

@@ -291,6 +291,15 @@ class Store:
         """Return an order's columns as a dict, or ``None`` if there is none."""
         return await self._run("get_order", functools.partial(queries.get_order, order_id=order_id))
 
+    async def update_order(self, order_id: str, changes: dict[str, Any]) -> bool:
+        """Change an order's status, shipping address or returnability.
+
+        Returns:
+            Whether the order exists.
+        """
+        op = functools.partial(queries.update_order, order_id=order_id, changes=changes)
+        return await self._run("update_order", op)
+
     async def seed_orders(self, orders: Sequence[dict[str, Any]]) -> None:
         """Insert or update orders (keyed on ``order_id``); safe to repeat."""
         await self._run("seed_orders", functools.partial(queries.seed_orders, orders=orders))

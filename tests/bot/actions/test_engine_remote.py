@@ -49,7 +49,9 @@ def parse(text: str, intent: str | None = None) -> ParseResult:
 async def test_remote_action_in_a_flow(rasa_sdk_server: str, tmp_path: Path) -> None:
     (tmp_path / "bot.yml").write_text(DOMAIN)
     project = load_project(tmp_path)
-    registry = ActionRegistry(endpoint=f"{rasa_sdk_server}/webhook", domain=project.domain.to_rasa())
+    registry = ActionRegistry(
+        endpoint=f"{rasa_sdk_server}/webhook", domain=project.domain.to_rasa()
+    )
     async with registry:
         engine = Engine(project, registry, None, EngineSettings(seed=1))
         state = engine.new_state()
