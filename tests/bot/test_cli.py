@@ -197,3 +197,20 @@ def test_init_scaffolds_a_bot_that_passes_its_tests(tmp_path: Path) -> None:
     again = helpline("init", str(bot))
     assert again.returncode == 2
     assert "exists and is not empty" in again.stderr
+
+
+def test_shell_chats_in_the_terminal(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/shell.db")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(config), "shell"],
+        input="/check_order\nHL-12345\n/quit\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "bot> What is your order number?" in result.stdout
+    assert "bot> Shall I go ahead with HL-12345?" in result.stdout
+    assert "     [Yes] -> /affirm" in result.stdout
