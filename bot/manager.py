@@ -27,7 +27,7 @@ from bot.storage.records import TurnRecord
 if TYPE_CHECKING:
     from bot.dialogue.engine import Engine, TurnResult
     from bot.dialogue.nlu import NLU
-    from bot.storage.records import ConversationRow, StoredMessage
+    from bot.storage.records import ConversationRow, TurnContext
     from bot.storage.store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -96,24 +96,30 @@ class DialogueManager:
         Args:
             message: The customer's message.
             delivered: The caller hands the replies over itself (a
-                synchronous channel such as REST), so mark them delivered.
+                synchronous channel such as REST), so store them delivered.
         """
         metrics.MESSAGES.labels(message.channel, "in").inc()
-        conv = await self.store.conversation(
-            message.channel, message.conversation_id, message.sender
+        received = await self.store.receive(
+            message.channel,
+            message.conversation_id,
+            message.sender,
+            message.message_id,
+            message.text,
+            dict(message.metadata),
         )
-        inbound_id, created = await self.store.record_inbound(
-            conv.id, message.channel, message.message_id, message.text, dict(message.metadata)
-        )
-        if not created:
+        if not received.created:
             metrics.DUPLICATES.labels(message.channel).inc()
+        conv = received.conversation
         async with self._locks.hold(conv.id):
-            if await self.store.inbound_status(inbound_id) == "pending":
-                await self._turn(conv, inbound_id, message.text, dict(message.metadata))
-            replies = await self.store.replies_to(inbound_id)
+            context = await self.store.turn_context(received.inbound_id)
+            if context.status == "pending":
+                return await self._turn(
+                    conv, received.inbound_id, context, message.text, message.metadata, delivered
+                )
+            replies = await self.store.replies_to(received.inbound_id)
         if delivered and any(m.status != "delivered" for m in replies):
             await self.store.mark_delivered([m.id for m in replies])
-        return [self._outbound(conv, m) for m in replies]
+        return [self._outbound(conv, m.id, m.text, m.buttons, m.metadata) for m in replies]
 
     async def recover(self) -> int:
         """Run the turns of messages stored but never processed (after a crash)."""
@@ -123,42 +129,60 @@ class DialogueManager:
             if conv is None:
                 continue
             async with self._locks.hold(conv.id):
-                if await self.store.inbound_status(stored.id) == "pending":
-                    await self._turn(conv, stored.id, stored.text, stored.metadata)
+                context = await self.store.turn_context(stored.id)
+                if context.status == "pending":
+                    await self._turn(conv, stored.id, context, stored.text, stored.metadata)
         if pending:
             _LOGGER.info("Recovered %d unprocessed messages.", len(pending))
         return len(pending)
 
     async def _turn(
-        self, conv: ConversationRow, inbound_id: int, text: str, metadata: dict[str, Any]
-    ) -> None:
+        self,
+        conv: ConversationRow,
+        inbound_id: int,
+        context: TurnContext,
+        text: str,
+        metadata: dict[str, Any],
+        delivered: bool = False,
+    ) -> list[OutboundMessage]:
         token = bind_conversation(f"{conv.channel}:{conv.external_id}")
         started = time.perf_counter()
         try:
-            if conv.mode == "human":
-                await self._record_human(conv, inbound_id, text, started)
-                return
-            result = await self._run_engine(conv, text, metadata)
+            if context.mode == "human":
+                await self._record_human(conv, inbound_id, context, text, started)
+                return []
+            state = DialogueState.from_dict(context.state) if context.state else None
+            result = await self._run_engine(conv, state, text, metadata)
             latency_ms = (time.perf_counter() - started) * 1000
-            await self.store.commit_turn(self._record(conv, inbound_id, result, latency_ms))
+            record = self._record(conv, inbound_id, result, latency_ms, delivered)
+            ids = await self.store.commit_turn(record)
             if result.handoff_reason is not None:
                 await self.store.set_mode(conv.id, "human")
                 metrics.HANDOFFS.labels(result.handoff_reason).inc()
             metrics.TURNS.labels(result.route).inc()
             metrics.TURN_LATENCY.labels(result.route).observe(latency_ms / 1000)
+            return [
+                self._outbound(conv, i, r["text"], r["buttons"], r["metadata"])
+                for i, r in zip(ids, record.replies, strict=True)
+            ]
         finally:
             unbind_conversation(token)
 
     async def _run_engine(
-        self, conv: ConversationRow, text: str, metadata: dict[str, Any]
+        self,
+        conv: ConversationRow,
+        state: DialogueState | None,
+        text: str,
+        metadata: dict[str, Any],
     ) -> TurnResult:
-        stored = await self.store.load_state(conv.id)
-        state = DialogueState.from_dict(stored) if stored else self.engine.new_state()
         parse = await self.parse(text)
-        history: list[dict[str, Any]] = []
-        if self.engine.actions is not None:
-            history = (await self.store.events(conv.id))[-HISTORY_EVENTS:]
-        return await self.engine.handle(state, parse, conv.external_id, history, metadata)
+
+        async def history() -> list[dict[str, Any]]:
+            return await self.store.events(conv.id, limit=HISTORY_EVENTS)
+
+        return await self.engine.handle(
+            state or self.engine.new_state(), parse, conv.external_id, history, metadata
+        )
 
     async def parse(self, text: str) -> ParseResult:
         """Read a message: a button payload directly, anything else through NLU."""
@@ -173,29 +197,33 @@ class DialogueManager:
         return result
 
     async def _record_human(
-        self, conv: ConversationRow, inbound_id: int, text: str, started: float
+        self,
+        conv: ConversationRow,
+        inbound_id: int,
+        context: TurnContext,
+        text: str,
+        started: float,
     ) -> None:
-        stored = await self.store.load_state(conv.id) or self.engine.new_state().to_dict()
         event: Event = UserUttered(text)
         await self.store.commit_turn(
             TurnRecord(
                 conversation_id=conv.id,
                 inbound_id=inbound_id,
-                state=stored,
+                state=context.state or self.engine.new_state().to_dict(),
                 events=[event.to_dict()],
-                replies=[],
                 route="human",
-                intent=None,
-                confidence=None,
                 latency_ms=(time.perf_counter() - started) * 1000,
-                flow_id=None,
             )
         )
         metrics.TURNS.labels("human").inc()
 
     @staticmethod
     def _record(
-        conv: ConversationRow, inbound_id: int, result: TurnResult, latency_ms: float
+        conv: ConversationRow,
+        inbound_id: int,
+        result: TurnResult,
+        latency_ms: float,
+        delivered: bool,
     ) -> TurnRecord:
         top = result.events[0] if result.events else None
         intent = top.intent if isinstance(top, UserUttered) else None
@@ -214,10 +242,17 @@ class DialogueManager:
             confidence=result.confidence,
             latency_ms=latency_ms,
             flow_id=result.flow_id,
+            delivered=delivered,
         )
 
     @staticmethod
-    def _outbound(conv: ConversationRow, stored: StoredMessage) -> OutboundMessage:
-        buttons = tuple(Button(b["title"], b.get("payload", b["title"])) for b in stored.buttons)
-        meta = {**stored.metadata, "message_id": stored.id}
-        return OutboundMessage(conv.channel, conv.external_id, stored.text, buttons, meta)
+    def _outbound(
+        conv: ConversationRow,
+        message_id: int,
+        text: str,
+        buttons: list[dict[str, Any]],
+        metadata: dict[str, Any],
+    ) -> OutboundMessage:
+        choices = tuple(Button(b["title"], b.get("payload", b["title"])) for b in buttons)
+        meta = {**metadata, "message_id": message_id}
+        return OutboundMessage(conv.channel, conv.external_id, text, choices, meta)

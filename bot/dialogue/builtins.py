@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bot.dialogue.actions import ActionContext, ActionResult
 from bot.dialogue.events import FlowCancelled, HandoffRequested, SlotSet
@@ -65,7 +65,8 @@ async def _chitchat(turn: Turn, frame: Frame) -> None:
     answerer = turn.engine.answerer
     answer = None
     if answerer is not None:
-        answer = await answerer.answer(turn.parse.text, turn.history, dict(turn.state.slots))
+        history = await turn.history()
+        answer = await answerer.answer(turn.parse.text, history, dict(turn.state.slots))
     if answer is None or answer.route == "human":
         turn.utter("utter_free_chitchat_response", frame.context)
         return
@@ -100,7 +101,7 @@ BUILTINS: dict[str, Callable[[Turn, Frame], Awaitable[None]]] = {
 }
 
 
-def action_context(turn: Turn, name: str) -> ActionContext:
+def action_context(turn: Turn, name: str, history: Sequence[dict[str, Any]]) -> ActionContext:
     """Build what a custom action may read about the conversation."""
     parse = turn.parse
     latest = {
@@ -111,7 +112,7 @@ def action_context(turn: Turn, name: str) -> ActionContext:
         },
         "entities": [e.to_dict() for e in parse.entities],
     }
-    events = tuple(turn.history) + tuple(e.to_dict() for e in turn.result.events)
+    events = tuple(history) + tuple(e.to_dict() for e in turn.result.events)
     user = turn.state.top_user_frame()
     return ActionContext(
         sender_id=turn.sender_id,

@@ -12,8 +12,7 @@ import asyncio
 import copy
 import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.dialogue import builtins
@@ -30,6 +29,7 @@ from bot.dialogue.events import (
     UserUttered,
 )
 from bot.dialogue.flows import END
+from bot.dialogue.results import EngineSettings, TurnResult
 from bot.dialogue.state import DialogueState, Frame
 from bot.errors import ActionError, FlowError
 
@@ -40,48 +40,16 @@ if TYPE_CHECKING:
     from bot.dialogue.nlu import ParseResult
     from bot.dialogue.project import Project
 
+__all__ = ["Engine", "EngineSettings", "HistoryLoader", "Turn", "TurnResult"]
+
+#: Loads the conversation's earlier events when an action or answerer needs them.
+HistoryLoader = Callable[[], Awaitable[Sequence[dict[str, Any]]]]
+
 _LOGGER = logging.getLogger(__name__)
 MAX_STEPS_PER_TURN = 500
 TOO_LONG = "rasa_internal_error_user_input_too_long"
 EMPTY = "rasa_internal_error_user_input_empty"
 ACTION_FAILED = "rasa_internal_error_default"
-
-
-@dataclass
-class TurnResult:
-    """What one turn did.
-
-    Attributes:
-        events: Every event of the turn, the user's message first.
-        state: The dialogue state after the turn.
-        route: ``flow``, ``local``, ``cloud`` or ``human``.
-        confidence: Intent or answer confidence, when there is one.
-        flow_id: The user flow the turn worked on, if any.
-        handoff_reason: Set when the conversation goes to a human.
-        citations: Knowledge-base passages an answer used.
-    """
-
-    events: list[Event]
-    state: DialogueState
-    route: str = "flow"
-    confidence: float | None = None
-    flow_id: str | None = None
-    handoff_reason: str | None = None
-    citations: tuple[str, ...] = ()
-
-    @property
-    def replies(self) -> list[BotUttered]:
-        """The bot messages of this turn, in order."""
-        return [e for e in self.events if isinstance(e, BotUttered)]
-
-
-@dataclass
-class EngineSettings:
-    """Tunables of the engine."""
-
-    max_message_chars: int = 2000
-    action_timeout_s: float = 5.0
-    seed: int | None = None
 
 
 class Engine:
@@ -109,10 +77,14 @@ class Engine:
         state: DialogueState,
         parse: ParseResult,
         sender_id: str = "default",
-        history: Sequence[dict[str, Any]] = (),
+        history: Sequence[dict[str, Any]] | HistoryLoader = (),
         metadata: dict[str, Any] | None = None,
     ) -> TurnResult:
-        """Run one turn for the message ``parse.text``; ``state`` is not mutated."""
+        """Run one turn for the message ``parse.text``; ``state`` is not mutated.
+
+        ``history`` holds the conversation's earlier events, or loads them on
+        first use, so a turn that runs no custom action reads none.
+        """
         turn = Turn(self, copy.deepcopy(state), parse, sender_id, history, metadata or {})
         await turn.run()
         return turn.result
@@ -127,7 +99,7 @@ class Turn:
         state: DialogueState,
         parse: ParseResult,
         sender_id: str,
-        history: Sequence[dict[str, Any]],
+        history: Sequence[dict[str, Any]] | HistoryLoader,
         metadata: dict[str, Any],
     ) -> None:
         self.engine = engine
@@ -135,13 +107,19 @@ class Turn:
         self.state = state
         self.parse = parse
         self.sender_id = sender_id
-        self.history = history
+        self._history = history
         self.metadata = metadata
         self.result = TurnResult([], state)
         if parse.intent is not None and not parse.out_of_scope:
             self.result.confidence = parse.intent.confidence
 
     # -- bookkeeping ---------------------------------------------------------
+
+    async def history(self) -> Sequence[dict[str, Any]]:
+        """Return the conversation's earlier events, loading them once."""
+        if callable(self._history):
+            self._history = tuple(await self._history())
+        return self._history
 
     def emit(self, event: Event) -> None:
         """Record an event of this turn."""
@@ -270,7 +248,8 @@ class Turn:
         answerer = self.engine.answerer
         answer = None
         if answerer is not None:
-            answer = await answerer.answer(self.parse.text, self.history, dict(self.state.slots))
+            history = await self.history()
+            answer = await answerer.answer(self.parse.text, history, dict(self.state.slots))
         if answer is None:
             self.push("pattern_cannot_handle")
             return
@@ -354,7 +333,7 @@ class Turn:
         runner = self.engine.actions
         if runner is None or not runner.has(name):
             raise ActionError(f"no action server knows '{name}'")
-        context = builtins.action_context(self, name)
+        context = builtins.action_context(self, name, await self.history())
         try:
             result = await asyncio.wait_for(
                 runner.run(name, context), self.engine.settings.action_timeout_s

@@ -36,6 +36,10 @@ MODEL_FILE = "model_quantized.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 MAX_LENGTH = 128
+# Per-channel weight scales: one scale per output column instead of per tensor.
+# On the NLU benchmark this lifts validation AUROC and cross-validated accuracy
+# at the same latency as per-tensor scales.
+PER_CHANNEL = True
 _VERSIONED = ("optimum", "optimum-onnx", "onnxruntime", "onnx", "transformers", "torch")
 
 
@@ -89,6 +93,7 @@ def _expected_manifest(source: Path) -> dict[str, Any]:
         "source": SOURCE_PACKAGE,
         "source_sha256": _hash_folder(source),
         "quantization": cpu_quantization_arch(),
+        "per_channel": PER_CHANNEL,
         "versions": {name: _version(name) for name in _VERSIONED},
     }
 
@@ -149,7 +154,7 @@ def _export_and_quantize(source: Path, out: Path, arch: str) -> None:
         with _quiet_third_party():
             quantizer = ORTQuantizer.from_pretrained(tmp)
             factory = getattr(AutoQuantizationConfig, arch)
-            config = factory(is_static=False, per_channel=False)
+            config = factory(is_static=False, per_channel=PER_CHANNEL)
             quantizer.quantize(save_dir=out, quantization_config=config)
     shutil.copy2(source / TOKENIZER_FILE, out / TOKENIZER_FILE)
 

@@ -75,11 +75,15 @@ def create_engine(url: URL) -> AsyncEngine:
         The engine; it has not connected yet.
     """
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        # No pre-ping: it costs a round trip per transaction, and the store
+        # retries transient failures (a dropped connection) itself.
+        return create_async_engine(url, pool_size=10, max_overflow=10)
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    # SQLite runs one writer at a time. One pooled connection makes concurrent
+    # transactions queue in the pool instead of sleeping in SQLite's busy handler.
+    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
     event.listen(engine.sync_engine, "connect", _configure_sqlite)
     return engine
 

@@ -106,15 +106,51 @@ async def record_inbound(
     return (await conn.execute(query)).scalar_one(), False
 
 
+async def receive(
+    conn: AsyncConnection,
+    channel: str,
+    external_id: str,
+    sender: str,
+    message_id: str | None,
+    text: str,
+    metadata: dict[str, Any],
+) -> tuple[ConversationRow, int, bool]:
+    """Get or create the conversation and store the inbound message, in one transaction."""
+    conversation = await get_or_create_conversation(conn, channel, external_id, sender)
+    inbound_id, created = await record_inbound(
+        conn, conversation.id, channel, message_id, text, metadata
+    )
+    return conversation, inbound_id, created
+
+
+async def turn_context(
+    conn: AsyncConnection, inbound_id: int
+) -> tuple[str, str, dict[str, Any] | None]:
+    """Return the inbound message's status, its conversation's mode and state."""
+    m, c = MESSAGES.c, CONVERSATIONS.c
+    query = (
+        select(m.status, c.mode, c.state)
+        .join(CONVERSATIONS, m.conversation_id == c.id)
+        .where(m.id == inbound_id, m.direction == "in")
+    )
+    row = (await conn.execute(query)).one_or_none()
+    if row is None:
+        raise StorageError(f"Inbound message {inbound_id} does not exist.")
+    return str(row.status), str(row.mode), None if row.state is None else dict(row.state)
+
+
 async def insert_outbound(
     conn: AsyncConnection,
     conversation_id: int,
     reply: dict[str, Any],
     in_reply_to: int | None,
+    channel: str | None = None,
+    status: str = "pending",
 ) -> int:
-    """Put one outbound message in the outbox (status ``pending``)."""
-    channel_query = select(CONVERSATIONS.c.channel).where(CONVERSATIONS.c.id == conversation_id)
-    channel = (await conn.execute(channel_query)).scalar_one_or_none()
+    """Put one outbound message in the outbox (``pending`` unless already delivered)."""
+    if channel is None:
+        query = select(CONVERSATIONS.c.channel).where(CONVERSATIONS.c.id == conversation_id)
+        channel = (await conn.execute(query)).scalar_one_or_none()
     if channel is None:
         raise StorageError(f"Conversation {conversation_id} does not exist.")
     insert = (
@@ -126,7 +162,7 @@ async def insert_outbound(
             text=reply["text"],
             buttons=list(reply.get("buttons") or []),
             metadata=dict(reply.get("metadata") or {}),
-            status="pending",
+            status=status,
             in_reply_to=in_reply_to,
         )
         .returning(MESSAGES.c.id)
@@ -205,14 +241,18 @@ async def commit_turn(conn: AsyncConnection, turn: TurnRecord) -> list[int]:
             f"Inbound message {turn.inbound_id} of conversation {turn.conversation_id} is not "
             "pending; the turn was not committed."
         )
-    await conn.execute(
+    update_state = (
         update(CONVERSATIONS)
         .where(CONVERSATIONS.c.id == turn.conversation_id)
         .values(state=turn.state, updated_at=utcnow())
+        .returning(CONVERSATIONS.c.channel)
     )
+    channel = (await conn.execute(update_state)).scalar_one()
     turn_id = await _insert_turn(conn, turn)
+    status = "delivered" if turn.delivered else "pending"
     ids = [
-        await insert_outbound(conn, turn.conversation_id, r, turn.inbound_id) for r in turn.replies
+        await insert_outbound(conn, turn.conversation_id, r, turn.inbound_id, channel, status)
+        for r in turn.replies
     ]
     await append_events(conn, turn.conversation_id, turn_id, turn.events)
     return ids
@@ -262,11 +302,17 @@ async def append_events(
     await conn.execute(EVENTS.insert(), rows)
 
 
-async def events(conn: AsyncConnection, conversation_id: int) -> list[dict[str, Any]]:
-    """Return the conversation's events in order, as ``{"event": type, ...}`` dicts."""
+async def events(
+    conn: AsyncConnection, conversation_id: int, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Return the conversation's events in order (the last ``limit`` ones when given)."""
     e = EVENTS.c
-    query = select(e.type, e.data).where(e.conversation_id == conversation_id).order_by(e.seq)
-    return [{"event": row.type, **(row.data or {})} for row in await conn.execute(query)]
+    query = select(e.type, e.data).where(e.conversation_id == conversation_id)
+    if limit is None:
+        rows = list(await conn.execute(query.order_by(e.seq)))
+    else:
+        rows = list(await conn.execute(query.order_by(e.seq.desc()).limit(limit)))[::-1]
+    return [{"event": row.type, **(row.data or {})} for row in rows]
 
 
 async def mark_delivered(conn: AsyncConnection, ids: Iterable[int]) -> None:

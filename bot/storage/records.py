@@ -95,6 +95,8 @@ class TurnRecord:
         confidence: The confidence of the answer or intent, if any.
         latency_ms: How long the turn took.
         flow_id: The flow that was active, if any.
+        delivered: The replies are handed over by the caller itself (a
+            synchronous channel), so they are stored as delivered.
     """
 
     conversation_id: int
@@ -107,3 +109,22 @@ class TurnRecord:
     confidence: float | None = None
     latency_ms: float | None = None
     flow_id: str | None = None
+    delivered: bool = False
+
+
+@dataclass(frozen=True)
+class Received:
+    """An inbound message as stored: its conversation, id and whether it is new."""
+
+    conversation: ConversationRow
+    inbound_id: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """What a turn needs to start: message status, conversation mode and state."""
+
+    status: str
+    mode: str
+    state: dict[str, Any] | None

@@ -20,6 +20,7 @@ from bot.errors import StorageError
 from bot.storage import engine as _engine
 from bot.storage import migrate, queries
 from bot.storage.queries import MESSAGES
+from bot.storage.records import Received, TurnContext
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from bot.storage.records import ConversationRow, Mode, StoredMessage, TurnRecord
+
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -158,6 +160,37 @@ class Store:
             await asyncio.sleep(delay)
             delay *= 2
 
+    async def receive(
+        self,
+        channel: str,
+        external_id: str,
+        sender: str,
+        message_id: str | None,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> Received:
+        """Store an inbound message (idempotent on channel + message id) in one transaction.
+
+        The conversation is created when it is new.
+        """
+        op = functools.partial(
+            queries.receive,
+            channel=channel,
+            external_id=external_id,
+            sender=sender,
+            message_id=message_id,
+            text=text,
+            metadata=dict(metadata or {}),
+        )
+        conversation, inbound_id, created = await self._run("receive", op)
+        return Received(conversation, inbound_id, created)
+
+    async def turn_context(self, inbound_id: int) -> TurnContext:
+        """Return the message's status and its conversation's mode and state."""
+        op = functools.partial(queries.turn_context, inbound_id=inbound_id)
+        status, mode, state = await self._run("turn_context", op)
+        return TurnContext(status, mode, state)
+
     async def conversation(self, channel: str, external_id: str, sender: str) -> ConversationRow:
         """Return the conversation, creating it when it is new (race-safe)."""
         op = functools.partial(
@@ -277,9 +310,9 @@ class Store:
         where = MESSAGES.c.conversation_id == conversation_id
         return await self._run("transcript", _select(where))
 
-    async def events(self, conversation_id: int) -> list[dict[str, Any]]:
-        """Return the conversation's tracker events in order."""
-        op = functools.partial(queries.events, conversation_id=conversation_id)
+    async def events(self, conversation_id: int, limit: int | None = None) -> list[dict[str, Any]]:
+        """Return the conversation's tracker events in order (the last ``limit`` if given)."""
+        op = functools.partial(queries.events, conversation_id=conversation_id, limit=limit)
         return await self._run("events", op)
 
     async def set_mode(self, conversation_id: int, mode: Mode) -> None:

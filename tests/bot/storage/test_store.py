@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.errors import StorageError
-from bot.storage import Store, TurnRecord
+from bot.storage import Store, TurnRecord, demo_orders
 
 
 async def test_conversation_get_or_create(store: Store) -> None:
@@ -258,3 +258,41 @@ async def test_orders_seed_and_lookup(store: Store) -> None:
 async def test_calls_before_start_raise(db_url: str) -> None:
     with pytest.raises(StorageError, match="not started"):
         await Store(db_url).route_counts()
+
+
+async def test_receive_stores_once_and_turn_context_reads_state(store: Store) -> None:
+    first = await store.receive("rest", "c-rx", "erin", "m-1", "hello", {"k": 1})
+    again = await store.receive("rest", "c-rx", "erin", "m-1", "hello", {"k": 1})
+    assert first.created
+    assert not again.created
+    assert again.inbound_id == first.inbound_id
+    assert again.conversation.id == first.conversation.id
+    context = await store.turn_context(first.inbound_id)
+    assert (context.status, context.mode, context.state) == ("pending", "bot", None)
+    await store.commit_turn(_turn(first.conversation.id, first.inbound_id, delivered=True))
+    context = await store.turn_context(first.inbound_id)
+    assert context.status == "processed"
+    assert context.state == _turn(0, 0).state
+    assert {m.status for m in await store.replies_to(first.inbound_id)} == {"delivered"}
+    assert await store.undelivered("rest") == []
+    with pytest.raises(StorageError, match="does not exist"):
+        await store.turn_context(first.inbound_id + 1000)
+
+
+async def test_last_events_only(store: Store) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    await store.commit_turn(_turn(conv_id, inbound_id))
+    assert await store.events(conv_id, limit=1) == [
+        {"event": "flow_started", "flow_id": "order_status"}
+    ]
+
+
+async def test_update_order(store: Store) -> None:
+    await store.seed_orders(demo_orders())
+    assert await store.update_order("HL-10004", {"status": "cancelled", "shipping_address": "1 Rd"})
+    order = await store.get_order("HL-10004")
+    assert order is not None
+    assert (order["status"], order["shipping_address"]) == ("cancelled", "1 Rd")
+    assert not await store.update_order("HL-404", {"status": "cancelled"})
+    with pytest.raises(StorageError, match="cannot be changed"):
+        await store.update_order("HL-10004", {"email": "x@y.z"})
