@@ -110,6 +110,7 @@ def test_classifier_roundtrip(tmp_path: Path) -> None:
     loaded = IntentClassifier.load(tmp_path / "m.npz")
     np.testing.assert_allclose(loaded.score(x).in_scope, clf.score(x).in_scope)
     assert loaded.intents == ["a", "b", "c"]
+    np.testing.assert_allclose(np.linalg.norm(loaded.centroids, axis=1), 1.0, rtol=1e-5)
     assert [loaded.intents[i] for i in loaded.score(x).probs.argmax(1)] == labels
 
 

@@ -34,6 +34,7 @@ def test_manifest_records_source_hash_and_versions(encoder_dir: Path) -> None:
     assert len(manifest["source_sha256"]) == 64
     assert manifest["quantization"] == cpu_quantization_arch()
     assert manifest["quantization"] in {"avx512_vnni", "avx2"}
+    assert manifest["per_channel"] is True
     assert {"optimum", "onnxruntime"} <= manifest["versions"].keys()
 
 
