@@ -94,7 +94,12 @@ async def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 async def _load(
-    base: str, conversations: int, rounds: int, label: str, request: Callable[..., Awaitable[None]]
+    base: str,
+    conversations: int,
+    rounds: int,
+    label: str,
+    request: Callable[..., Awaitable[None]],
+    think_s: float = 0.0,
 ) -> dict[str, Any]:
     import aiohttp
 
@@ -104,12 +109,17 @@ async def _load(
 
     async def one(session: aiohttp.ClientSession, index: int) -> None:
         sender = f"bench-{uuid.uuid4().hex[:8]}-{index}"
+        if think_s:
+            # Spread the conversations' first messages over one think time.
+            await asyncio.sleep(think_s * index / conversations)
         for _ in range(rounds):
             for text in SCRIPT:
                 started = time.perf_counter()
                 await request(session, base, sender, text)
                 latencies.append((time.perf_counter() - started) * 1000)
                 bar.update()
+                if think_s:
+                    await asyncio.sleep(think_s)
 
     connector = aiohttp.TCPConnector(limit=conversations)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -139,20 +149,39 @@ async def _static(session: Any, base: str, sender: str, text: str) -> None:
         await resp.read()
 
 
+def _ratio(a: float, b: float) -> float:
+    return round(a / max(b, 1e-6), 3)
+
+
 async def bench_backend(
-    bot: Path, url: str, models: Path, conversations: int, rounds: int, label: str
+    bot: Path, url: str, models: Path, args: argparse.Namespace, label: str
 ) -> dict[str, Any]:
-    """Measure REST turns and the static baseline against one database."""
+    """Measure REST turns and the static baseline against one database.
+
+    Throughput is measured with every conversation sending its next message
+    as soon as the last one is answered (saturation); latency with each
+    conversation pausing ``think_ms`` between messages, as people do.
+    """
+    n, rounds, think = args.conversations, args.rounds, args.think_ms / 1000
     async with serve(bot, url, models) as base:
         await _load(base, 5, 1, f"{label} warm-up", _turn)
-        baseline = await _load(base, conversations, rounds, f"{label} baseline", _static)
-        turns = await _load(base, conversations, rounds, f"{label} turns", _turn)
+        static_sat = await _load(base, n, rounds, f"{label} baseline saturation", _static)
+        turns_sat = await _load(base, n, rounds, f"{label} turns saturation", _turn)
+        static_lat = await _load(base, n, 1, f"{label} baseline latency", _static, think)
+        turns_lat = await _load(base, n, 1, f"{label} turns latency", _turn, think)
     return {
-        "turns": turns,
-        "baseline_static_route": baseline,
-        "p50_ratio_to_baseline": round(turns["p50_ms"] / max(baseline["p50_ms"], 1e-6), 2),
-        "p99_ratio_to_baseline": round(turns["p99_ms"] / max(baseline["p99_ms"], 1e-6), 2),
-        "turns_per_s_ratio_to_baseline": round(turns["per_s"] / max(baseline["per_s"], 1e-6), 3),
+        "saturation": {"turns": turns_sat, "baseline_static_route": static_sat},
+        "latency_with_think_time": {
+            "think_ms": args.think_ms,
+            "turns": turns_lat,
+            "baseline_static_route": static_lat,
+        },
+        "turns_per_s": turns_sat["per_s"],
+        "turn_p50_ms": turns_lat["p50_ms"],
+        "turn_p99_ms": turns_lat["p99_ms"],
+        "turns_per_s_ratio_to_baseline": _ratio(turns_sat["per_s"], static_sat["per_s"]),
+        "p50_ratio_to_baseline": _ratio(turns_lat["p50_ms"], static_lat["p50_ms"]),
+        "p99_ratio_to_baseline": _ratio(turns_lat["p99_ms"], static_lat["p99_ms"]),
     }
 
 
@@ -212,13 +241,11 @@ async def _dialogue(args: argparse.Namespace) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="helpline-bench-db-") as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        report["sqlite"] = await bench_backend(
-            args.bot, url, args.models, args.conversations, args.rounds, "sqlite"
-        )
+        report["sqlite"] = await bench_backend(args.bot, url, args.models, args, "sqlite")
     if not args.no_postgres:
         async with pg_database(args.pg_admin_url) as url:
             report["postgresql"] = await bench_backend(
-                args.bot, url, args.models, args.conversations, args.rounds, "postgresql"
+                args.bot, url, args.models, args, "postgresql"
             )
     return report
 
@@ -233,6 +260,9 @@ def register(subparsers: Any) -> None:
     dialogue.add_argument("--conversations", type=int, default=50, help="concurrent conversations")
     dialogue.add_argument(
         "--rounds", type=int, default=4, help="script repetitions per conversation"
+    )
+    dialogue.add_argument(
+        "--think-ms", type=float, default=500, help="pause between messages in the latency run"
     )
     dialogue.add_argument("--nlu-repeats", type=int, default=100, help="NLU parse repetitions")
     dialogue.add_argument(

@@ -10,16 +10,20 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from bot.errors import StorageError
+from bot.storage.runner import AsyncEngineRunner, ThreadRunner
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
-    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bot.storage.runner import Runner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,29 +67,34 @@ def safe_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def create_engine(url: URL) -> AsyncEngine:
-    """Create the async engine for ``url``, configuring SQLite connections.
+def create_runner(url: URL) -> Runner:
+    """Create what runs the store's transactions for ``url``.
 
-    For a SQLite file the parent folder is created first.
+    PostgreSQL gets an async engine; SQLite a synchronous engine whose
+    transactions run whole in one thread (see :mod:`bot.storage.runner`). For
+    a SQLite file the parent folder is created first.
 
     Args:
         url: A URL that :func:`parse_url` accepted.
 
     Returns:
-        The engine; it has not connected yet.
+        The runner; it has not connected yet.
     """
     if url.get_backend_name() != "sqlite":
         # No pre-ping: it costs a round trip per transaction, and the store
         # retries transient failures (a dropped connection) itself.
-        return create_async_engine(url, pool_size=10, max_overflow=10)
+        return AsyncEngineRunner(create_async_engine(url, pool_size=10, max_overflow=10))
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # SQLite runs one writer at a time. One pooled connection makes concurrent
-    # transactions queue in the pool instead of sleeping in SQLite's busy handler.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
-    event.listen(engine.sync_engine, "connect", _configure_sqlite)
-    return engine
+    # One connection, used only by the runner's thread.
+    engine = create_sync_engine(
+        url.set(drivername="sqlite"),
+        poolclass=StaticPool,
+        connect_args={"check_same_thread": False},
+    )
+    event.listen(engine, "connect", _configure_sqlite)
+    return ThreadRunner(engine)
 
 
 def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:

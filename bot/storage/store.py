@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from sqlalchemy import ColumnElement
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
     from bot.storage.records import ConversationRow, Mode, StoredMessage, TurnRecord
+    from bot.storage.runner import Runner
 
 
 _LOGGER = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Store:
         self._url = _engine.parse_url(url)
         self._retries = retries
         self._retry_delay = retry_delay
-        self._engine: AsyncEngine | None = None
+        self._engine: Runner | None = None
 
     @property
     def url(self) -> str:
@@ -90,7 +91,7 @@ class Store:
         if self._engine is not None:
             return
         try:
-            self._engine = _engine.create_engine(self._url)
+            self._engine = _engine.create_runner(self._url)
         except OSError as exc:
             raise _engine.translate(exc, "start", self._url) from exc
         try:
@@ -143,8 +144,7 @@ class Store:
         attempt = 0
         while True:
             try:
-                async with engine.begin() as conn:
-                    return await op(conn)
+                return await engine.run(op)
             except (SQLAlchemyError, OSError) as exc:
                 if attempt >= self._retries or not _engine.is_transient(exc):
                     raise _engine.translate(exc, what, self._url) from exc
