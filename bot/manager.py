@@ -59,10 +59,10 @@ class _Locks:
     """One asyncio lock per conversation, dropped when nobody holds it."""
 
     def __init__(self) -> None:
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: int) -> AsyncIterator[None]:
+    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
@@ -99,19 +99,20 @@ class DialogueManager:
                 synchronous channel such as REST), so store them delivered.
         """
         metrics.MESSAGES.labels(message.channel, "in").inc()
-        received = await self.store.receive(
-            message.channel,
-            message.conversation_id,
-            message.sender,
-            message.message_id,
-            message.text,
-            dict(message.metadata),
-        )
-        if not received.created:
-            metrics.DUPLICATES.labels(message.channel).inc()
-        conv = received.conversation
-        async with self._locks.hold(conv.id):
-            context = await self.store.turn_context(received.inbound_id)
+        # The lock is taken before the message is stored, so the state read with
+        # it is still current when the turn starts.
+        async with self._locks.hold((message.channel, message.conversation_id)):
+            received = await self.store.receive(
+                message.channel,
+                message.conversation_id,
+                message.sender,
+                message.message_id,
+                message.text,
+                dict(message.metadata),
+            )
+            if not received.created:
+                metrics.DUPLICATES.labels(message.channel).inc()
+            conv, context = received.conversation, received.context
             if context.status == "pending":
                 return await self._turn(
                     conv, received.inbound_id, context, message.text, message.metadata, delivered
@@ -128,7 +129,7 @@ class DialogueManager:
             conv = await self.store.conversation_by_id(stored.conversation_id)
             if conv is None:
                 continue
-            async with self._locks.hold(conv.id):
+            async with self._locks.hold((conv.channel, conv.external_id)):
                 context = await self.store.turn_context(stored.id)
                 if context.status == "pending":
                     await self._turn(conv, stored.id, context, stored.text, stored.metadata)

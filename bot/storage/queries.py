@@ -58,12 +58,15 @@ async def get_or_create_conversation(
     ``INSERT ... ON CONFLICT DO NOTHING`` then ``SELECT`` makes concurrent
     creators agree on one row.
     """
+    c = CONVERSATIONS.c
+    query = select(CONVERSATIONS).where(c.channel == channel, c.external_id == external_id)
+    row = (await conn.execute(query)).one_or_none()
+    if row is not None:
+        return _conversation_row(row)
     insert = _insert(conn, CONVERSATIONS).values(
         channel=channel, external_id=external_id, sender=sender, mode="bot", metadata={}
     )
     await conn.execute(insert.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
-    c = CONVERSATIONS.c
-    query = select(CONVERSATIONS).where(c.channel == channel, c.external_id == external_id)
     return _conversation_row((await conn.execute(query)).one())
 
 
@@ -114,13 +117,17 @@ async def receive(
     message_id: str | None,
     text: str,
     metadata: dict[str, Any],
-) -> tuple[ConversationRow, int, bool]:
-    """Get or create the conversation and store the inbound message, in one transaction."""
+) -> tuple[ConversationRow, int, bool, tuple[str, str, dict[str, Any] | None]]:
+    """Store the inbound message and read what its turn needs, in one transaction.
+
+    The conversation is created when it is new. Returns the conversation, the
+    message id, whether it is new, and :func:`turn_context`'s reading.
+    """
     conversation = await get_or_create_conversation(conn, channel, external_id, sender)
     inbound_id, created = await record_inbound(
         conn, conversation.id, channel, message_id, text, metadata
     )
-    return conversation, inbound_id, created
+    return conversation, inbound_id, created, await turn_context(conn, inbound_id)
 
 
 async def turn_context(

@@ -113,18 +113,19 @@ class TurnRecord:
 
 
 @dataclass(frozen=True)
-class Received:
-    """An inbound message as stored: its conversation, id and whether it is new."""
-
-    conversation: ConversationRow
-    inbound_id: int
-    created: bool
-
-
-@dataclass(frozen=True)
 class TurnContext:
     """What a turn needs to start: message status, conversation mode and state."""
 
     status: str
     mode: str
     state: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Received:
+    """An inbound message as stored, with what its turn needs to start."""
+
+    conversation: ConversationRow
+    inbound_id: int
+    created: bool
+    context: TurnContext

@@ -171,7 +171,9 @@ class Store:
     ) -> Received:
         """Store an inbound message (idempotent on channel + message id) in one transaction.
 
-        The conversation is created when it is new.
+        The conversation is created when it is new. The result also holds the
+        message's status and the conversation's mode and state, read in the
+        same transaction.
         """
         op = functools.partial(
             queries.receive,
@@ -182,8 +184,8 @@ class Store:
             text=text,
             metadata=dict(metadata or {}),
         )
-        conversation, inbound_id, created = await self._run("receive", op)
-        return Received(conversation, inbound_id, created)
+        conversation, inbound_id, created, context = await self._run("receive", op)
+        return Received(conversation, inbound_id, created, TurnContext(*context))
 
     async def turn_context(self, inbound_id: int) -> TurnContext:
         """Return the message's status and its conversation's mode and state."""
