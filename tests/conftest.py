@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+from blockbuster import blockbuster_ctx
 from sqlalchemy.engine import make_url
 
 from bot.storage import Store
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -70,3 +71,20 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     async with Store(db_url) as started:
         await started.upgrade()
         yield started
+
+
+@pytest.fixture
+def no_blocking() -> Iterator[None]:
+    """Fail the test if anything blocks the event loop, as aiohttp does with blockbuster.
+
+    Allowed: asyncpg reading ``~/.pgpass`` when it connects, and Alembic
+    reading its migration scripts, which happens once at startup.
+    """
+    with blockbuster_ctx() as guard:
+        for function in guard.functions.values():
+            function.can_block_in(
+                "asyncpg/connect_utils.py",
+                ["_read_password_file", "_parse_connect_dsn_and_args", "_parse_hostlist"],
+            )
+            function.can_block_in("bot/storage/migrate.py", "upgrade")
+        yield

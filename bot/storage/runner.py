@@ -108,4 +108,5 @@ class ThreadRunner:
         """Close the connection and stop the thread."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self.engine.dispose)
-        self._executor.shutdown(wait=True)
+        # The thread is idle now; it exits on its own without blocking the loop.
+        self._executor.shutdown(wait=False)

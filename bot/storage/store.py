@@ -91,7 +91,7 @@ class Store:
         if self._engine is not None:
             return
         try:
-            self._engine = _engine.create_runner(self._url)
+            self._engine = await asyncio.to_thread(_engine.create_runner, self._url)
         except OSError as exc:
             raise _engine.translate(exc, "start", self._url) from exc
         try:

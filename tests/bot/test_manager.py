@@ -23,6 +23,11 @@ def project() -> Project:
     return load_project(PROJECT, lambda name: False)
 
 
+@pytest.fixture(autouse=True)
+def _guard_the_loop(no_blocking: None) -> None:
+    """Every test here fails if it blocks the event loop (see ``no_blocking``)."""
+
+
 def make_manager(project: Project, store: Store) -> DialogueManager:
     engine = Engine(project, ScriptedActions(), None, EngineSettings(seed=1, max_message_chars=100))
     return DialogueManager(engine, NoNLU(), store)

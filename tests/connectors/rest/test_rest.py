@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from blockbuster import BlockingError
 
 from bot import metrics
 from bot.config import load_config
@@ -30,6 +32,11 @@ async def client(
     )
     config = load_config(tmp_path / "helpline.yml")
     return await aiohttp_client(create_app(config, Runtime(config, nlu=NoNLU())))
+
+
+@pytest.fixture(autouse=True)
+def _guard_the_loop(client: TestClient[Any, Any], no_blocking: None) -> None:
+    """Every test here fails if request handling blocks the event loop."""
 
 
 async def post(client: TestClient[Any, Any], body: Any, **kw: Any) -> tuple[int, Any]:
@@ -111,3 +118,8 @@ async def test_health_and_metrics(client: TestClient[Any, Any]) -> None:
     text = await (await client.get("/metrics")).text()
     assert 'helpline_turns_total{route="flow"}' in text
     assert "helpline_turn_latency_seconds_bucket" in text
+
+
+async def test_the_blocking_guard_is_armed(client: TestClient[Any, Any]) -> None:
+    with pytest.raises(BlockingError):
+        time.sleep(0.001)  # noqa: ASYNC251 - on purpose
