@@ -271,6 +271,13 @@ def register(subparsers: Any) -> None:
     dialogue.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     dialogue.add_argument("--json", action="store_true", help="print JSON (the default)")
     dialogue.set_defaults(handler=_run)
+    try:
+        from llm import bench as llm_bench
+    except ModuleNotFoundError as exc:
+        if exc.name != "llm.bench":
+            raise
+    else:
+        llm_bench.register(sub)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ _VERB_MODULES = (
     "bot.nlu.cli",
     "bot.e2e_run",
     "bot.bench",
+    "llm.cli",
 )
 
 

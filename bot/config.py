@@ -130,6 +130,8 @@ class Config(_Section):
 
     Attributes:
         connectors: Raw section per connector; validate one with :func:`validate_section`.
+        llm: Raw section of the language models; ``llm`` validates it with
+            :func:`validate_llm_section`.
     """
 
     bot: BotSettings = Field(default_factory=BotSettings)
@@ -141,6 +143,7 @@ class Config(_Section):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     connectors: dict[str, dict[str, Any]] = Field(default_factory=_default_connectors)
+    llm: dict[str, Any] = Field(default_factory=dict)
 
     _source: Path | None = PrivateAttr(None)
     _lines: dict[_Loc, int] = PrivateAttr(default_factory=dict)
@@ -321,3 +324,16 @@ def validate_section(config: Config, name: str, model: type[M]) -> M:
         return model.model_validate(section)
     except ValidationError as exc:
         raise _validation_error(exc, config.source, config._lines, ("connectors", name)) from exc
+
+
+def validate_llm_section(config: Config, model: type[M]) -> M:
+    """Validate the ``llm`` section with the LLM package's own model.
+
+    Raises:
+        ConfigError: The section is invalid; each problem reads
+            ``file:line: llm.<key>: reason``.
+    """
+    try:
+        return model.model_validate(config.llm)
+    except ValidationError as exc:
+        raise _validation_error(exc, config.source, config._lines, ("llm",)) from exc

@@ -55,3 +55,27 @@ class ChannelError(HelplineError):
 
 class LLMError(HelplineError):
     """A language model backend failed."""
+
+
+class ProviderUnavailable(LLMError):
+    """A model provider cannot answer now (down, timing out, circuit open)."""
+
+
+class RateLimited(ProviderUnavailable):
+    """A provider refused for rate limits; ``retry_after`` is in seconds, if given."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelBusy(ProviderUnavailable):
+    """The local model's queue is full, or a request waited longer than allowed."""
+
+
+class BudgetExhausted(LLMError):
+    """The monthly cloud budget is spent."""
+
+
+class ModelPrepareError(LLMError):
+    """A model cannot be exported or quantized (missing files, unsupported, no disk)."""

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -142,6 +143,11 @@ class Turn(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     flow_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    provider: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tokens_in: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_out: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    citations: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class EventRow(Base):
@@ -174,3 +180,39 @@ class Order(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
     shipping_address: Mapped[str | None] = mapped_column(Text, nullable=True)
     returnable: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class KBChunk(Base):
+    """One embedded passage of a knowledge-base article."""
+
+    __tablename__ = "kb_chunks"
+    __table_args__ = (UniqueConstraint("source", "chunk_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255), index=True)
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(255))
+    heading: Mapped[str] = mapped_column(String(255), default="")
+    text: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    model: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LLMUsage(Base):
+    """One call to a cloud (or local) model: tokens and cost, for the budget."""
+
+    __tablename__ = "llm_usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

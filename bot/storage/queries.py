@@ -276,6 +276,11 @@ async def _insert_turn(conn: AsyncConnection, turn: TurnRecord) -> int:
             confidence=turn.confidence,
             latency_ms=turn.latency_ms,
             flow_id=turn.flow_id,
+            provider=turn.provider,
+            tokens_in=turn.tokens_in,
+            tokens_out=turn.tokens_out,
+            cost_usd=turn.cost_usd,
+            citations=turn.citations,
         )
         .returning(TURNS.c.id)
     )

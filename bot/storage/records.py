@@ -97,6 +97,11 @@ class TurnRecord:
         flow_id: The flow that was active, if any.
         delivered: The replies are handed over by the caller itself (a
             synchronous channel), so they are stored as delivered.
+        provider: The model provider that answered an open-ended turn.
+        tokens_in: Prompt tokens of the model call, if any.
+        tokens_out: Generated tokens of the model call, if any.
+        cost_usd: What the model call cost.
+        citations: Knowledge-base passages the answer used.
     """
 
     conversation_id: int
@@ -110,6 +115,11 @@ class TurnRecord:
     latency_ms: float | None = None
     flow_id: str | None = None
     delivered: bool = False
+    provider: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    citations: list[str] | None = None
 
 
 @dataclass(frozen=True)

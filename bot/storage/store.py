@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StorageError
 from bot.storage import engine as _engine
-from bot.storage import migrate, queries
+from bot.storage import llm_queries, migrate, queries
 from bot.storage.queries import MESSAGES
 from bot.storage.records import Received, TurnContext
 
@@ -134,6 +134,41 @@ class Store:
             await conn.run_sync(migrate.upgrade)
 
         await self._run("upgrade", run)
+
+    async def run(self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
+        """Run ``op`` in one transaction with the store's retries and error translation.
+
+        For statements that live outside this class; ``what`` names the call
+        in errors.
+        """
+        return await self._run(what, op)
+
+    async def replace_kb_source(self, source: str, chunks: Sequence[dict[str, Any]]) -> None:
+        """Replace the indexed chunks of one knowledge-base article."""
+        op = functools.partial(llm_queries.replace_kb_source, source=source, chunks=chunks)
+        await self._run("replace_kb_source", op)
+
+    async def delete_kb_sources(self, keep: Sequence[str]) -> int:
+        """Drop the chunks of articles that are gone; return how many chunks went."""
+        op = functools.partial(llm_queries.delete_kb_sources, keep=keep)
+        return await self._run("delete_kb_sources", op)
+
+    async def kb_hashes(self) -> dict[str, tuple[str, str]]:
+        """Return each indexed article's ``(content_hash, model)``."""
+        return await self._run("kb_hashes", llm_queries.kb_hashes)
+
+    async def kb_chunks(self) -> list[dict[str, Any]]:
+        """Return every indexed chunk (with its embedding bytes)."""
+        return await self._run("kb_chunks", llm_queries.kb_chunks)
+
+    async def add_usage(self, usage: dict[str, Any]) -> None:
+        """Record one model call: ``month``, ``provider``, ``model``, tokens, ``cost_usd``."""
+        await self._run("add_usage", functools.partial(llm_queries.add_usage, usage=usage))
+
+    async def month_cost(self, month: str, provider: str | None = None) -> float:
+        """Return the USD spent on models in ``month`` (``YYYY-MM``)."""
+        op = functools.partial(llm_queries.month_cost, month=month, provider=provider)
+        return await self._run("month_cost", op)
 
     async def _run(self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
         """Run ``op`` in a transaction, retrying transient failures."""

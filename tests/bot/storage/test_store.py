@@ -296,3 +296,32 @@ async def test_update_order(store: Store) -> None:
     assert not await store.update_order("HL-404", {"status": "cancelled"})
     with pytest.raises(StorageError, match="cannot be changed"):
         await store.update_order("HL-10004", {"email": "x@y.z"})
+
+
+async def test_kb_chunks_and_usage(store: Store) -> None:
+    chunk = {
+        "source": "returns.md",
+        "chunk_index": 0,
+        "title": "Returns",
+        "heading": "Window",
+        "text": "30 days.",
+        "embedding": b"\x00\x01",
+        "model": "minilm",
+        "content_hash": "h1",
+    }
+    await store.replace_kb_source("returns.md", [chunk, {**chunk, "chunk_index": 1}])
+    await store.replace_kb_source("returns.md", [chunk])
+    await store.replace_kb_source("old.md", [{**chunk, "source": "old.md"}])
+    assert await store.kb_hashes() == {"returns.md": ("h1", "minilm"), "old.md": ("h1", "minilm")}
+    assert await store.delete_kb_sources(["returns.md"]) == 1
+    chunks = await store.kb_chunks()
+    assert [(c["source"], c["chunk_index"], c["embedding"]) for c in chunks] == [
+        ("returns.md", 0, b"\x00\x01")
+    ]
+    usage = {"provider": "openai", "model": "m", "tokens_in": 10, "tokens_out": 5}
+    await store.add_usage({**usage, "month": "2026-11", "cost_usd": 0.25})
+    await store.add_usage({**usage, "month": "2026-11", "cost_usd": 0.5, "provider": "azure"})
+    await store.add_usage({**usage, "month": "2026-10", "cost_usd": 9.0})
+    assert await store.month_cost("2026-11") == 0.75
+    assert await store.month_cost("2026-11", "azure") == 0.5
+    assert await store.month_cost("2026-12") == 0.0

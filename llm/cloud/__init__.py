@@ -1,0 +1,1 @@
+"""Cloud models over OpenAI-compatible Chat Completions: chain, retries, budget."""

@@ -1,0 +1,1 @@
+"""The local model: Optimum export and quantization, ONNX Runtime generation."""

@@ -1,0 +1,1 @@
+"""The knowledge base: chunking, embedding and search."""
