@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import socket
@@ -272,7 +273,7 @@ def register(subparsers: Any) -> None:
     dialogue.add_argument("--json", action="store_true", help="print JSON (the default)")
     dialogue.set_defaults(handler=_run)
     try:
-        from llm import bench as llm_bench
+        llm_bench = importlib.import_module("llm.bench")
     except ModuleNotFoundError as exc:
         if exc.name != "llm.bench":
             raise
