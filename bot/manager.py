@@ -244,6 +244,7 @@ class DialogueManager:
             latency_ms=latency_ms,
             flow_id=result.flow_id,
             delivered=delivered,
+            **_answer_fields(result),
         )
 
     @staticmethod
@@ -257,3 +258,17 @@ class DialogueManager:
         choices = tuple(Button(b["title"], b.get("payload", b["title"])) for b in buttons)
         meta = {**metadata, "message_id": message_id}
         return OutboundMessage(conv.channel, conv.external_id, text, choices, meta)
+
+
+def _answer_fields(result: TurnResult) -> dict[str, Any]:
+    """The model provider, tokens, cost and citations of an open-ended turn."""
+    answer = result.answer
+    if answer is None:
+        return {}
+    return {
+        "provider": answer.provider,
+        "tokens_in": answer.tokens_in,
+        "tokens_out": answer.tokens_out,
+        "cost_usd": answer.cost_usd,
+        "citations": list(answer.citations) or None,
+    }

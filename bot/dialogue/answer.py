@@ -22,6 +22,10 @@ class Answer:
         confidence: The answerer's confidence in ``[0, 1]``.
         citations: Identifiers of the knowledge-base passages used.
         handoff_reason: Why a human is needed, when ``route`` is ``human``.
+        provider: The model provider that answered (``local`` or a cloud name).
+        tokens_in: Prompt tokens of the model call(s).
+        tokens_out: Generated tokens of the model call(s).
+        cost_usd: What the model call(s) cost.
     """
 
     text: str
@@ -29,6 +33,10 @@ class Answer:
     confidence: float = 0.0
     citations: tuple[str, ...] = ()
     handoff_reason: str | None = None
+    provider: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
 
 
 class Answerer(Protocol):

@@ -73,6 +73,7 @@ async def _chitchat(turn: Turn, frame: Frame) -> None:
     turn.say(answer.text)
     turn.result.route = answer.route
     turn.result.confidence = answer.confidence
+    turn.result.answer = answer
 
 
 async def _clean_stack(turn: Turn, frame: Frame) -> None:

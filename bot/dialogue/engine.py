@@ -257,6 +257,7 @@ class Turn:
         self.result.route = answer.route
         self.result.confidence = answer.confidence
         self.result.citations = answer.citations
+        self.result.answer = answer
         if answer.route == "human":
             self.push("pattern_human_handoff", reason=answer.handoff_reason or "low_confidence")
 

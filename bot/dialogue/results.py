@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.dialogue.events import BotUttered
 
 if TYPE_CHECKING:
+    from bot.dialogue.answer import Answer
     from bot.dialogue.events import Event
     from bot.dialogue.state import DialogueState
 
@@ -24,6 +25,7 @@ class TurnResult:
         flow_id: The user flow the turn worked on, if any.
         handoff_reason: Set when the conversation goes to a human.
         citations: Knowledge-base passages an answer used.
+        answer: The answerer's answer, for an open-ended turn.
     """
 
     events: list[Event]
@@ -33,6 +35,7 @@ class TurnResult:
     flow_id: str | None = None
     handoff_reason: str | None = None
     citations: tuple[str, ...] = ()
+    answer: Answer | None = None
 
     @property
     def replies(self) -> list[BotUttered]:

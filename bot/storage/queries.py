@@ -406,3 +406,9 @@ async def update_order(conn: AsyncConnection, order_id: str, changes: dict[str, 
     query = update(ORDERS).where(ORDERS.c.order_id == order_id).values(**changes)
     result = await conn.execute(query)
     return bool(result.rowcount)
+
+
+async def turns(conn: AsyncConnection, conversation_id: int) -> list[dict[str, Any]]:
+    """Return a conversation's turns, oldest first, as dicts of their columns."""
+    query = select(TURNS).where(TURNS.c.conversation_id == conversation_id).order_by(TURNS.c.id)
+    return [dict(row._mapping) for row in await conn.execute(query)]

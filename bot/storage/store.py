@@ -352,6 +352,11 @@ class Store:
         op = functools.partial(queries.events, conversation_id=conversation_id, limit=limit)
         return await self._run("events", op)
 
+    async def turns(self, conversation_id: int) -> list[dict[str, Any]]:
+        """Return the conversation's turns (route, confidence, latency, cost...), oldest first."""
+        op = functools.partial(queries.turns, conversation_id=conversation_id)
+        return await self._run("turns", op)
+
     async def set_mode(self, conversation_id: int, mode: Mode) -> None:
         """Hand a conversation to a human (``human``) or back to the bot (``bot``)."""
         op = functools.partial(queries.set_mode, conversation_id=conversation_id, mode=mode)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.dialogue.answer import Answer
 from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.project import Project, load_project
 from bot.manager import DialogueManager, parse_payload
@@ -126,3 +129,39 @@ async def test_empty_and_oversized_messages_run_internal_error(
         "",
         "x" * 101,
     ]
+
+
+class PricedAnswerer:
+    async def answer(
+        self, text: str, history: Sequence[dict[str, Any]], slots: dict[str, Any]
+    ) -> Answer | None:
+        return Answer(
+            "Returns are free within 30 days.",
+            "cloud",
+            0.8,
+            ("returns-policy.md#1",),
+            provider="fallback",
+            tokens_in=120,
+            tokens_out=12,
+            cost_usd=0.0021,
+        )
+
+
+async def test_open_ended_turn_records_route_cost_and_citations(
+    project: Project, store: Store
+) -> None:
+    engine = Engine(project, ScriptedActions(), PricedAnswerer(), EngineSettings(seed=1))
+    manager = DialogueManager(engine, NoNLU(), store)
+    replies = await manager.handle(msg("can I return a gift?"))
+    assert [r.text for r in replies] == ["Returns are free within 30 days."]
+    conv = await store.conversation("test", "c1", "customer")
+    (turn,) = await store.turns(conv.id)
+    assert (turn["route"], turn["provider"], turn["tokens_in"], turn["tokens_out"]) == (
+        "cloud",
+        "fallback",
+        120,
+        12,
+    )
+    assert turn["cost_usd"] == 0.0021
+    assert turn["confidence"] == 0.8
+    assert turn["citations"] == ["returns-policy.md#1"]
