@@ -62,18 +62,9 @@ async def _correct_slot(turn: Turn, frame: Frame) -> None:
 
 
 async def _chitchat(turn: Turn, frame: Frame) -> None:
-    answerer = turn.engine.answerer
-    answer = None
-    if answerer is not None:
-        history = await turn.history()
-        answer = await answerer.answer(turn.parse.text, history, dict(turn.state.slots))
-    if answer is None or answer.route == "human":
-        turn.utter("utter_free_chitchat_response", frame.context)
-        return
-    turn.say(answer.text)
-    turn.result.route = answer.route
-    turn.result.confidence = answer.confidence
-    turn.result.answer = answer
+    # Small talk gets the bot's own response: the answerer is grounded in the
+    # knowledge base and would escalate "how are you?" to a person.
+    turn.utter("utter_free_chitchat_response", frame.context)
 
 
 async def _clean_stack(turn: Turn, frame: Frame) -> None:
