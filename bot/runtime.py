@@ -7,11 +7,14 @@ start one.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from bot.actions import ActionDeps, ActionRegistry
+from bot.config import validate_llm_section
 from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.nlu import ParseResult
 from bot.dialogue.project import Project, load_project
@@ -20,7 +23,10 @@ from bot.storage.demo import demo_orders
 from bot.storage.store import Store
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from bot.config import Config
+    from bot.dialogue.answer import Answerer
     from bot.dialogue.nlu import NLU
 
 _LOGGER = logging.getLogger(__name__)
@@ -65,6 +71,20 @@ class Runtime:
         )
         self._nlu = nlu
         self._manager: DialogueManager | None = None
+        # The LLM package is plugged in by name: bot/ talks to it only through
+        # the Answerer protocol and the /v1 sub-application.
+        from llm.settings import LLMSettings
+
+        self.llm_settings = validate_llm_section(config, LLMSettings)
+        self._llm: Any = None
+        self._llm_proxy: Any = None
+        self.openai_app: web.Application | None = None
+        if self.llm_settings.enabled and self.llm_settings.local.enabled:
+            factory = importlib.import_module("llm.factory")
+            self._llm_proxy = factory.LocalModelProxy("helpline-local")
+            self.openai_app = factory.openai_app(
+                self._llm_proxy, self.llm_settings.local.max_new_tokens
+            )
 
     @property
     def manager(self) -> DialogueManager:
@@ -94,12 +114,32 @@ class Runtime:
                 max_message_chars=self.config.server.max_message_chars,
                 action_timeout_s=self.config.dialogue.action_timeout_s,
             )
-            engine = Engine(project, self.actions, None, settings)
+            answerer = await self._start_llm(project) if self.llm_settings.enabled else None
+            engine = Engine(project, self.actions, answerer, settings)
             self._manager = DialogueManager(engine, nlu, self.store)
             await self._manager.recover()
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_llm(self, project: Project) -> Answerer:
+        """Sync the knowledge base and load the models for open-ended turns."""
+        from bot.nlu.encoder import Encoder, prepare_encoder
+
+        factory = importlib.import_module("llm.factory")
+        folder = self.config.models.cache_dir / ENCODER_FOLDER
+        encoder_dir = await asyncio.to_thread(prepare_encoder, folder)
+        encoder = await asyncio.to_thread(Encoder, encoder_dir)
+        self._llm = await factory.build_stack(
+            self.llm_settings,
+            store=self.store,
+            encoder=encoder,
+            kb_dir=project.kb_dir,
+            models_dir=self.config.models.cache_dir,
+            proxy=self._llm_proxy,
+        )
+        answerer: Answerer = self._llm.answerer
+        return answerer
 
     async def seed_demo_data(self) -> None:
         """Insert the demo orders, or put them back as they were."""
@@ -111,6 +151,9 @@ class Runtime:
         close = getattr(nlu, "close", None)
         if close is not None:
             close()
+        if self._llm is not None:
+            await self._llm.close()
+            self._llm = None
         await self.actions.stop()
         await self.store.stop()
 

@@ -56,6 +56,8 @@ def create_app(config: Config, runtime: Runtime | None = None) -> web.Applicatio
     app.cleanup_ctx.append(_runtime_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    if runtime.openai_app is not None:
+        app.add_subapp("/v1", runtime.openai_app)
     rest = validate_section(config, "rest", RestConfig)
     if rest.enabled:
         connector = RestConnector(rest, functools.partial(_handle_sync, runtime))

@@ -41,6 +41,7 @@ def write_config(folder: Path, db_url: str, bot: Path = PROJECT, timeout: float 
                 "storage": {"url": db_url},
                 "dialogue": {"action_timeout_s": timeout},
                 "models": {"cache_dir": str(ROOT / "var" / "models")},
+                "llm": {"enabled": False},
                 "logging": {"level": "WARNING", "json": True},
             }
         )

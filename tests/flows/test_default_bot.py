@@ -33,6 +33,7 @@ def config_for(db_url: str) -> Config:
     return Config(
         storage=StorageSettings(url=db_url),
         models=ModelsSettings(cache_dir=ROOT / "var" / "models"),
+        llm={"enabled": False},
     ).model_copy(update={"bot": Config().bot.model_copy(update={"path": ROOT / "flows"})})
 
 

@@ -29,6 +29,7 @@ async def client(
         f"bot:\n  path: {PROJECT}\nstorage:\n  url: {db_url}\n"
         "server:\n  max_message_chars: 100\n"
         "connectors:\n  rest:\n    max_body_bytes: 2048\n"
+        "llm:\n  enabled: false\n"
     )
     config = load_config(tmp_path / "helpline.yml")
     return await aiohttp_client(create_app(config, Runtime(config, nlu=NoNLU())))

@@ -1,0 +1,150 @@
+"""Builds the LLM side of a running bot from the ``llm`` settings.
+
+The runtime calls :func:`build_stack` at startup: the knowledge base is
+synced and loaded, the local model prepared (when missing) and loaded, the
+cloud chain started, and all of it composed into an :class:`LLMAnswerer`.
+:class:`LocalModelProxy` lets the ``/v1`` endpoint be mounted before the
+model is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.errors import LLMError
+from llm.answerer import LLMAnswerer
+from llm.cloud import CloudChain
+from llm.retrieval.index import KnowledgeBase
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bot.storage.store import Store
+    from llm.local.runtime import LocalModel
+    from llm.retrieval.index import Embedder
+    from llm.settings import LLMSettings
+    from llm.types import ChatMessage, Completion, GenerationSettings, TokenInfo
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class LocalModelProxy:
+    """A :class:`llm.types.ChatModel` that forwards to the local model once loaded."""
+
+    def __init__(self, name: str = "local") -> None:
+        self.name = name
+        self.model: LocalModel | None = None
+
+    def _loaded(self) -> LocalModel:
+        if self.model is None:
+            raise LLMError("the local model is not loaded")
+        return self.model
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings
+    ) -> Completion:
+        """Answer with the local model."""
+        return await self._loaded().complete(messages, settings)
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings
+    ) -> AsyncIterator[TokenInfo]:
+        """Stream from the local model."""
+        async for token in self._loaded().stream(messages, settings):
+            yield token
+
+
+def openai_app(proxy: LocalModelProxy, default_max_tokens: int) -> web.Application:
+    """The ``/v1`` sub-application serving the local model through ``proxy``."""
+    from llm.openai_api import create_openai_app
+
+    return create_openai_app(proxy, proxy.name, default_max_tokens=default_max_tokens)
+
+
+@dataclass
+class LLMStack:
+    """The started LLM parts; :meth:`close` stops them."""
+
+    answerer: LLMAnswerer
+    knowledge: KnowledgeBase
+    local: LocalModel | None = None
+    cloud: CloudChain | None = None
+
+    async def close(self) -> None:
+        """Stop the cloud session and the local model's worker."""
+        if self.cloud is not None:
+            await self.cloud.stop()
+        if self.local is not None:
+            await self.local.stop()
+
+
+async def load_local(settings: LLMSettings, models_dir: Path) -> LocalModel:
+    """Find (or prepare, which takes a while) and load the configured local model."""
+    from llm.local.prepare import find_prepared, prepare_model
+    from llm.local.runtime import LocalModel
+
+    local = settings.local
+    source = Path(local.source) if local.source else None
+    cache = models_dir / "llm"
+    folder = await asyncio.to_thread(
+        find_prepared, source, local.quant, cache, gguf_file=local.gguf_file
+    )
+    if folder is None:
+        _LOGGER.warning("The local model is not prepared yet; preparing it now.")
+        folder = await asyncio.to_thread(
+            lambda: prepare_model(
+                source, quant=local.quant, cache_dir=cache, gguf_file=local.gguf_file
+            )
+        )
+    model = await asyncio.to_thread(
+        LocalModel.load,
+        folder,
+        threads=local.threads,
+        max_queue=local.max_queue,
+        max_wait_s=local.max_wait_s,
+    )
+    await model.start()
+    _LOGGER.info("Loaded the local model from %s.", folder)
+    return model
+
+
+async def build_stack(
+    settings: LLMSettings,
+    *,
+    store: Store,
+    encoder: Embedder,
+    kb_dir: Path,
+    models_dir: Path,
+    proxy: LocalModelProxy | None = None,
+) -> LLMStack:
+    """Sync the knowledge base, load the models and compose the answerer."""
+    retrieval = settings.retrieval
+    knowledge = KnowledgeBase(
+        store,
+        encoder,
+        chunk_words=retrieval.chunk_words,
+        min_score=retrieval.min_score,
+        top_k=retrieval.top_k,
+    )
+    if await asyncio.to_thread(kb_dir.is_dir):
+        await knowledge.sync(kb_dir)
+    await knowledge.load()
+    stack = LLMStack(LLMAnswerer(settings, knowledge, None), knowledge)
+    try:
+        if settings.local.enabled:
+            stack.local = await load_local(settings, models_dir)
+            if proxy is not None:
+                proxy.model = stack.local
+        if settings.cloud.providers:
+            stack.cloud = CloudChain(settings.cloud, pii=settings.pii, ledger=store)
+            await stack.cloud.start()
+    except BaseException:
+        await stack.close()
+        raise
+    stack.answerer = LLMAnswerer(settings, knowledge, stack.local, stack.cloud)
+    return stack
