@@ -104,7 +104,9 @@ def _windows(body: str, size: int, overlap: int) -> list[str]:
     pieces = []
     for start in range(0, len(words) - overlap, width - overlap):
         window = words[start : start + width]
-        text = "".join(("\n" if br and i else " " if i else "") + w for i, (w, br) in enumerate(window))
+        text = "".join(
+            ("\n" if br and i else " " if i else "") + w for i, (w, br) in enumerate(window)
+        )
         pieces.append(text)
     return pieces
 

@@ -72,6 +72,11 @@ class SyncReport:
     chunks_embedded: int = 0
 
 
+def _read_articles(kb_dir: Path) -> dict[str, str]:
+    """Return the text of each ``*.md`` article of ``kb_dir`` by file name, sorted."""
+    return {p.name: p.read_text("utf-8") for p in sorted(kb_dir.glob("*.md"))}
+
+
 class KnowledgeBase:
     """Chunks, embeds, stores and searches the knowledge-base articles.
 
@@ -111,8 +116,7 @@ class KnowledgeBase:
             Which articles were embedded, which were unchanged and how many
             chunks of deleted articles were removed.
         """
-        paths = sorted(Path(kb_dir).glob("*.md"))
-        texts = await asyncio.to_thread(lambda: {p.name: p.read_text("utf-8") for p in paths})
+        texts = await asyncio.to_thread(_read_articles, Path(kb_dir))
         indexed = await self._store.kb_hashes()
         report = SyncReport()
         stale: list[tuple[str, str, list[Chunk]]] = []
@@ -122,30 +126,38 @@ class KnowledgeBase:
                 report.unchanged.append(name)
                 continue
             stale.append((name, digest, chunk_markdown(name, text, self.chunk_words)))
-        total = sum(len(chunks) for _, _, chunks in stale)
-        with tqdm(total=total, desc="Embedding KB", unit="chunk",
-                  disable=total < PROGRESS_MIN_CHUNKS) as bar:
-            for name, digest, chunks in stale:
-                vectors = await asyncio.to_thread(self._embed, chunks, bar)
-                await self._store.replace_kb_source(name, self._rows_of(chunks, vectors, digest))
-                report.embedded.append(name)
-                report.chunks_embedded += len(chunks)
+        vectors = await asyncio.to_thread(self._embed_all, [chunks for _, _, chunks in stale])
+        for (name, digest, chunks), matrix in zip(stale, vectors, strict=True):
+            await self._store.replace_kb_source(name, self._rows_of(chunks, matrix, digest))
+            report.embedded.append(name)
+            report.chunks_embedded += len(chunks)
         report.removed_chunks = await self._store.delete_kb_sources(list(texts))
         _LOGGER.info(
             "The KB index is in sync: %d articles embedded (%d chunks), %d unchanged, "
             "%d stale chunks removed.",
-            len(report.embedded), report.chunks_embedded, len(report.unchanged),
+            len(report.embedded),
+            report.chunks_embedded,
+            len(report.unchanged),
             report.removed_chunks,
         )
         return report
 
-    def _embed(self, chunks: Sequence[Chunk], bar: tqdm) -> np.ndarray:
-        """Embed chunks one by one, as queries are, ticking the progress bar."""
-        rows = []
-        for chunk in chunks:
-            rows.append(self._encoder.encode([chunk.embedding_text()])[0])
-            bar.update(1)
-        return np.asarray(rows, dtype=np.float32)
+    def _embed_all(self, articles: Sequence[Sequence[Chunk]]) -> list[np.ndarray]:
+        """Embed each article's chunks one by one, as queries are, with a progress bar.
+
+        Runs in a worker thread: the encoder and tqdm both block.
+        """
+        total = sum(len(chunks) for chunks in articles)
+        disable = total < PROGRESS_MIN_CHUNKS
+        matrices = []
+        with tqdm(total=total, desc="Embedding KB", unit="chunk", disable=disable) as bar:
+            for chunks in articles:
+                rows = []
+                for chunk in chunks:
+                    rows.append(self._encoder.encode([chunk.embedding_text()])[0])
+                    bar.update(1)
+                matrices.append(np.asarray(rows, dtype=np.float32))
+        return matrices
 
     def _rows_of(
         self, chunks: Sequence[Chunk], vectors: np.ndarray, digest: str
@@ -196,8 +208,9 @@ class KnowledgeBase:
         vector = await asyncio.to_thread(self._encoder.encode, [query])
         scores = self._matrix @ vector[0]
         best = np.argsort(-scores)[: k or self.top_k]
-        return [self._passage(int(i), float(scores[i])) for i in best
-                if scores[i] >= self.min_score]
+        return [
+            self._passage(int(i), float(scores[i])) for i in best if scores[i] >= self.min_score
+        ]
 
     def _passage(self, row: int, score: float) -> Passage:
         data = self._rows[row]
