@@ -21,6 +21,7 @@ $(STAMP): $(DEPS)
 
 models: $(STAMP)
 	@$(BIN)/helpline nlu prepare --cache $(MODELS)
+	@$(BIN)/helpline model prepare --quant int8 --cache $(MODELS)/llm
 
 rasa-sdk-venv:
 	@bash scripts/setup-rasa-sdk-venv.sh

