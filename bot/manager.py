@@ -162,6 +162,7 @@ class DialogueManager:
                 metrics.HANDOFFS.labels(result.handoff_reason).inc()
             metrics.TURNS.labels(result.route).inc()
             metrics.TURN_LATENCY.labels(result.route).observe(latency_ms / 1000)
+            _count_model_use(record)
             return [
                 self._outbound(conv, i, r["text"], r["buttons"], r["metadata"])
                 for i, r in zip(ids, record.replies, strict=True)
@@ -272,3 +273,12 @@ def _answer_fields(result: TurnResult) -> dict[str, Any]:
         "cost_usd": answer.cost_usd,
         "citations": list(answer.citations) or None,
     }
+
+
+def _count_model_use(record: TurnRecord) -> None:
+    """Add an open-ended turn's tokens and cost to the metrics."""
+    if record.provider is None:
+        return
+    metrics.LLM_TOKENS.labels(record.provider, "in").inc(record.tokens_in or 0)
+    metrics.LLM_TOKENS.labels(record.provider, "out").inc(record.tokens_out or 0)
+    metrics.LLM_COST.labels(record.provider).inc(record.cost_usd or 0.0)

@@ -49,3 +49,15 @@ HTTP_ERRORS = Counter(
     ["channel", "reason"],
     registry=REGISTRY,
 )
+LLM_TOKENS = Counter(
+    "helpline_llm_tokens_total",
+    "Model tokens of open-ended turns, by provider and direction (in/out).",
+    ["provider", "direction"],
+    registry=REGISTRY,
+)
+LLM_COST = Counter(
+    "helpline_llm_cost_usd_total",
+    "What open-ended turns cost, by provider.",
+    ["provider"],
+    registry=REGISTRY,
+)

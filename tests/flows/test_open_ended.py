@@ -71,6 +71,8 @@ async def test_open_ended_question_is_answered_from_the_kb(
     assert "(Source: Payment methods" in replies[0]["text"]
     assert turn["provider"] == "fallback"
     assert turn["cost_usd"] == pytest.approx((300 * 1.0 + 20 * 2.0) / 1e6)
+    text = await (await client.get("/metrics")).text()
+    assert 'helpline_llm_cost_usd_total{provider="fallback"}' in text
     sent = fake_openai.chat_requests[0].raw
     assert "jo@example.com" not in sent
     assert "payment" in sent.lower()
