@@ -9,7 +9,6 @@ source model's hash and the tool versions, so a rerun skips the work.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -17,16 +16,16 @@ import json
 import logging
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bot.errors import NLUError
+from bot.toolchain import cpu_quantization_arch, package_version, quiet_third_party
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,32 +68,13 @@ def _hash_folder(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
-
-
-def cpu_quantization_arch() -> str:
-    """Return ``avx512_vnni`` when the CPU flags have it, else ``avx2``."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return "avx2"
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return "avx512_vnni" if "avx512_vnni" in line.split() else "avx2"
-    return "avx2"
-
-
 def _expected_manifest(source: Path) -> dict[str, Any]:
     return {
         "source": SOURCE_PACKAGE,
         "source_sha256": _hash_folder(source),
         "quantization": cpu_quantization_arch(),
         "per_channel": PER_CHANNEL,
-        "versions": {name: _version(name) for name in _VERSIONED},
+        "versions": {name: package_version(name) for name in _VERSIONED},
     }
 
 
@@ -121,24 +101,6 @@ def is_prepared(cache_dir: Path) -> bool:
     return manifest == _expected_manifest(source_model_dir())
 
 
-@contextlib.contextmanager
-def _quiet_third_party() -> Iterator[None]:
-    """Silence the exporter's warnings and the quantizer's per-tensor log lines.
-
-    The tracer warns about constructs that are harmless for this model, and the
-    ONNX Runtime quantizer logs one root-logger line per tensor.
-    """
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.WARNING))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(level)
-
-
 def _export_and_quantize(source: Path, out: Path, arch: str) -> None:
     """Export ``source`` to ONNX with Optimum and quantize it to int8 into ``out``."""
     # Imported here: these pull in torch, which serving must never load.
@@ -147,11 +109,11 @@ def _export_and_quantize(source: Path, out: Path, arch: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="minilm-export-") as tmp:
         _LOGGER.info("Step 1/3: exporting %s to ONNX.", source)
-        with _quiet_third_party():
+        with quiet_third_party():
             model = ORTModelForFeatureExtraction.from_pretrained(source, export=True)
             model.save_pretrained(tmp)
         _LOGGER.info("Step 2/3: quantizing to int8 for %s.", arch)
-        with _quiet_third_party():
+        with quiet_third_party():
             quantizer = ORTQuantizer.from_pretrained(tmp)
             factory = getattr(AutoQuantizationConfig, arch)
             config = factory(is_static=False, per_channel=PER_CHANNEL)

@@ -7,17 +7,17 @@ is work to do; a rerun that finds its output in the cache never loads torch.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.toolchain import quiet_third_party
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,20 +55,6 @@ class LoadedCheckpoint:
 
     model: Any
     tokenizer: Any
-
-
-@contextlib.contextmanager
-def quiet_third_party() -> Iterator[None]:
-    """Silence tracer warnings and the quantizers' per-tensor root-logger lines."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.WARNING))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(level)
 
 
 def load_checkpoint(folder: Path, gguf_file: str | None) -> LoadedCheckpoint:

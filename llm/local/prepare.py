@@ -21,8 +21,6 @@ returns at once, without importing torch.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import logging
 import os
@@ -35,6 +33,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bot.errors import ModelPrepareError
+from bot.toolchain import cpu_quantization_arch, package_version
 from llm.local.export import MODEL_FILE, int4_settings
 from llm.local.source import (
     ModelSource,
@@ -57,25 +56,6 @@ DISK_FACTOR = 3.0
 _VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnxruntime", "onnx")
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
-
-
-def cpu_quantization_arch() -> str:
-    """Return ``avx512_vnni`` when the CPU flags have it, else ``avx2``."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return "avx2"
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return "avx512_vnni" if "avx512_vnni" in line.split() else "avx2"
-    return "avx2"
-
-
 def _quant_settings(quant: str) -> dict[str, Any]:
     """Return what the output of ``quant`` depends on besides source and versions."""
     if quant == "int8":
@@ -86,7 +66,7 @@ def _quant_settings(quant: str) -> dict[str, Any]:
 
 
 def _cache_key(src_hash: str, quant: str) -> tuple[str, dict[str, str]]:
-    versions = {name: _version(name) for name in _VERSIONED}
+    versions = {name: package_version(name) for name in _VERSIONED}
     blob = {
         "source_hash": src_hash,
         "quant": quant,
