@@ -64,6 +64,18 @@ def _config_dims(config: dict[str, Any]) -> tuple[int | None, int | None]:
     return kv_heads, head_dim
 
 
+def _genai_dims(folder: Path) -> dict[str, Any]:
+    """The cache dims of a folder made by onnxruntime-genai's model builder, if it is one."""
+    decoder = _read_json(folder / "genai_config.json").get("model", {}).get("decoder", {})
+    if not decoder:
+        return {}
+    return {
+        "num_attention_heads": decoder.get("num_attention_heads"),
+        "num_key_value_heads": decoder.get("num_key_value_heads"),
+        "head_dim": decoder.get("head_size"),
+    }
+
+
 def read_structure(session: ort.InferenceSession, folder: Path) -> ModelStructure:
     """Read the cache layout from the graph inputs, falling back on config.json/manifest."""
     inputs = {item.name: item for item in session.get_inputs()}
@@ -72,7 +84,11 @@ def read_structure(session: ort.InferenceSession, folder: Path) -> ModelStructur
     if missing or not layers:
         raise LLMError(f"{folder} is not a decoder exported with past key values ({missing}).")
     first = inputs[f"past_key_values.{layers[0]}.key"]
-    config = {**_read_json(folder / "config.json"), **_read_json(folder / MANIFEST)}
+    config = {
+        **_genai_dims(folder),
+        **_read_json(folder / "config.json"),
+        **_read_json(folder / MANIFEST),
+    }
     kv_cfg, dim_cfg = _config_dims(config)
     shape = list(first.shape)
     kv_heads = shape[1] if isinstance(shape[1], int) else kv_cfg
