@@ -6,14 +6,13 @@ translates errors for; here there is only SQL. Rows leave as plain records.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.errors import StorageError
-from bot.storage.models import Conversation, EventRow, Message, Order, Turn, utcnow
+from bot.storage.models import Conversation, EventRow, Message, Turn, utcnow
 from bot.storage.records import ConversationRow, StoredMessage, TurnRecord
 
 if TYPE_CHECKING:
@@ -26,10 +25,9 @@ CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 TURNS: Table = Turn.__table__  # type: ignore[assignment]
 EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
-ORDERS: Table = Order.__table__  # type: ignore[assignment]
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
+def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
     """Return the dialect's INSERT, which knows ``ON CONFLICT``."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -63,7 +61,7 @@ async def get_or_create_conversation(
     row = (await conn.execute(query)).one_or_none()
     if row is not None:
         return _conversation_row(row)
-    insert = _insert(conn, CONVERSATIONS).values(
+    insert = dialect_insert(conn, CONVERSATIONS).values(
         channel=channel, external_id=external_id, sender=sender, mode="bot", metadata={}
     )
     await conn.execute(insert.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
@@ -86,7 +84,7 @@ async def record_inbound(
     metadata: dict[str, Any],
 ) -> tuple[int, bool]:
     """Store an inbound message once per ``(channel, external_id)``."""
-    insert = _insert(conn, MESSAGES).values(
+    insert = dialect_insert(conn, MESSAGES).values(
         conversation_id=conversation_id,
         channel=channel,
         direction="in",
@@ -354,58 +352,6 @@ async def route_counts(conn: AsyncConnection) -> dict[str, int]:
     """Count the turns per route."""
     query = select(TURNS.c.route, func.count()).group_by(TURNS.c.route)
     return {route: int(count) for route, count in await conn.execute(query)}
-
-
-_ORDER_DEFAULTS: dict[str, Any] = {
-    "items": [],
-    "currency": "USD",
-    "delivered_at": None,
-    "shipping_address": None,
-    "returnable": True,
-}
-
-
-def _order_values(order: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults and parse ISO timestamps of one order dict."""
-    values = {**_ORDER_DEFAULTS, **order}
-    unknown = set(values) - set(ORDERS.c.keys())
-    if unknown:
-        raise StorageError(f"Order {order.get('order_id')!r} has unknown fields {sorted(unknown)}.")
-    for key in ("placed_at", "delivered_at"):
-        if isinstance(values[key], str):
-            values[key] = datetime.fromisoformat(values[key])
-    return values
-
-
-async def seed_orders(conn: AsyncConnection, orders: Sequence[dict[str, Any]]) -> None:
-    """Insert the orders, or update those that exist (keyed on ``order_id``)."""
-    rows = [_order_values(order) for order in orders]
-    if not rows:
-        return
-    insert = _insert(conn, ORDERS)
-    columns = [name for name in ORDERS.c.keys() if name != "order_id"]
-    upsert = insert.on_conflict_do_update(
-        index_elements=["order_id"], set_={name: insert.excluded[name] for name in columns}
-    )
-    await conn.execute(upsert, rows)
-
-
-async def get_order(conn: AsyncConnection, order_id: str) -> dict[str, Any] | None:
-    """Return one order as a dict of its columns, or ``None``."""
-    query = select(ORDERS).where(ORDERS.c.order_id == order_id)
-    row = (await conn.execute(query)).one_or_none()
-    return None if row is None else dict(row._mapping)
-
-
-async def update_order(conn: AsyncConnection, order_id: str, changes: dict[str, Any]) -> bool:
-    """Change some columns of one order; return whether the order exists."""
-    allowed = {"status", "shipping_address", "returnable"}
-    unknown = set(changes) - allowed
-    if unknown:
-        raise StorageError(f"Order fields {sorted(unknown)} cannot be changed.")
-    query = update(ORDERS).where(ORDERS.c.order_id == order_id).values(**changes)
-    result = await conn.execute(query)
-    return bool(result.rowcount)
 
 
 async def turns(conn: AsyncConnection, conversation_id: int) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StorageError
 from bot.storage import engine as _engine
-from bot.storage import llm_queries, migrate, queries
+from bot.storage import llm_queries, migrate, order_queries, queries
 from bot.storage.queries import MESSAGES
 from bot.storage.records import Received, TurnContext
 
@@ -364,7 +364,9 @@ class Store:
 
     async def get_order(self, order_id: str) -> dict[str, Any] | None:
         """Return an order's columns as a dict, or ``None`` if there is none."""
-        return await self._run("get_order", functools.partial(queries.get_order, order_id=order_id))
+        return await self._run(
+            "get_order", functools.partial(order_queries.get_order, order_id=order_id)
+        )
 
     async def update_order(self, order_id: str, changes: dict[str, Any]) -> bool:
         """Change an order's status, shipping address or returnability.
@@ -372,12 +374,12 @@ class Store:
         Returns:
             Whether the order exists.
         """
-        op = functools.partial(queries.update_order, order_id=order_id, changes=changes)
+        op = functools.partial(order_queries.update_order, order_id=order_id, changes=changes)
         return await self._run("update_order", op)
 
     async def seed_orders(self, orders: Sequence[dict[str, Any]]) -> None:
         """Insert or update orders (keyed on ``order_id``); safe to repeat."""
-        await self._run("seed_orders", functools.partial(queries.seed_orders, orders=orders))
+        await self._run("seed_orders", functools.partial(order_queries.seed_orders, orders=orders))
 
     async def route_counts(self) -> dict[str, int]:
         """Count the turns per route (``flow``, ``local``, ``cloud``, ``human``)."""
