@@ -11,13 +11,14 @@ import asyncio
 import importlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from bot.actions import ActionDeps, ActionRegistry
 from bot.config import validate_llm_section
 from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.nlu import ParseResult
 from bot.dialogue.project import Project, load_project
+from bot.lifecycle import Service
 from bot.manager import DialogueManager
 from bot.storage.demo import demo_orders
 from bot.storage.store import Store
@@ -58,7 +59,7 @@ def build_nlu(project: Project, config: Config) -> NLU:
     )
 
 
-class Runtime:
+class Runtime(Service):
     """Everything a running bot needs, started and stopped together."""
 
     def __init__(self, config: Config, *, nlu: NLU | None = None) -> None:
@@ -150,16 +151,9 @@ class Runtime:
         nlu = self._manager.nlu if self._manager else self._nlu
         close = getattr(nlu, "close", None)
         if close is not None:
-            close()
+            await asyncio.to_thread(close)  # joins the inference thread
         if self._llm is not None:
             await self._llm.close()
             self._llm = None
         await self.actions.stop()
         await self.store.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()

@@ -25,8 +25,8 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
@@ -39,6 +39,7 @@ from bot.actions.webhook import (
 )
 from bot.dialogue.actions import ActionContext, ActionResult
 from bot.errors import ActionError
+from bot.lifecycle import Service
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def _add(table: dict[str, LocalAction], name: str, fn: LocalAction) -> None:
     table[name] = fn
 
 
-class ActionRegistry:
+class ActionRegistry(Service):
     """Runs custom actions by name; implements the ``ActionRunner`` protocol.
 
     Local actions run first. Any other name goes to the rasa-sdk action server
@@ -278,19 +279,3 @@ class ActionRegistry:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

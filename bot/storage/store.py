@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StorageError
+from bot.lifecycle import Service
 from bot.storage import engine as _engine
 from bot.storage import llm_queries, migrate, order_queries, queries
 from bot.storage.queries import MESSAGES
@@ -24,7 +25,6 @@ from bot.storage.records import Received, TurnContext
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
-    from types import TracebackType
 
     from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -50,7 +50,7 @@ def _select(
     return op
 
 
-class Store:
+class Store(Service):
     """Async persistence for Helpline over SQLite or PostgreSQL.
 
     Use it as an async context manager, or call :meth:`start` and
@@ -106,22 +106,6 @@ class Store:
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def ping(self) -> None:
         """Check that the database answers; raise :class:`StorageError` if not."""

@@ -23,11 +23,12 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from bot.errors import BudgetExhausted, LLMError, ProviderUnavailable, RateLimited, StorageError
+from bot.lifecycle import Service
 from llm.cloud.ledger import MemoryLedger, UsageLedger, cost_usd, month_of
 from llm.cloud.provider import Provider
 from llm.cloud.wire import Reply, Usage, build_request
@@ -36,8 +37,6 @@ from llm.settings import PIISettings
 from llm.types import ChatMessage, Completion, GenerationSettings, TokenInfo
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from llm.settings import CloudSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ class _Collected:
     yielded: bool = False
 
 
-class CloudChain:
+class CloudChain(Service):
     """Answers with the first cloud provider that can, within the monthly budget.
 
     Args:
@@ -112,22 +111,6 @@ class CloudChain:
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def budget_left(self) -> float | None:
         """Return the USD left this month, or ``None`` without a budget."""

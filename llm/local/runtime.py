@@ -18,11 +18,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot.errors import LLMError
+from bot.lifecycle import Service
 from llm.local.chat_template import PromptCodec, StopMatcher
 from llm.local.engine import MANIFEST, DecoderSession, _read_json
 from llm.local.gate import RequestGate
@@ -31,7 +32,6 @@ from llm.types import Completion, GenerationSettings, TokenInfo
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Sequence
-    from types import TracebackType
 
     from llm.types import ChatMessage
 
@@ -80,7 +80,7 @@ class _Run:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
-class LocalModel:
+class LocalModel(Service):
     """A local ONNX chat model that implements the :class:`~llm.types.ChatModel` protocol.
 
     Attributes:
@@ -171,18 +171,6 @@ class LocalModel:
         if self._current is not None:
             self._current.cancelled.set()
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def complete(
         self, messages: Sequence[ChatMessage], settings: GenerationSettings
