@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llm.bench_measure import Decode, Prefill, Reset, Workload, emit, measure
+from llm.bench_measure import Decode, Prefill, Reset, Workload, emit, run_and_emit
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -177,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
         emit(run_ours(work))
         return 0
-    prefill, decode, reset, info = ENGINES[args.engine](work)
-    result = measure(prefill, decode, reset, work, lambda name: _LOGGER.info("Done: %s.", name))
-    emit({**info, **result})
+    run_and_emit(ENGINES[args.engine], work, _LOGGER)
     return 0
 
 

@@ -138,3 +138,13 @@ def emit(result: dict[str, Any]) -> None:
     result.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+EngineBuilder = Callable[[Workload], tuple[Prefill, Decode, Reset, dict[str, Any]]]
+
+
+def run_and_emit(build: EngineBuilder, work: Workload, log: logging.Logger) -> None:
+    """Build one engine, time it on ``work`` and print its figures (a child's main)."""
+    prefill, decode, reset, info = build(work)
+    result = measure(prefill, decode, reset, work, lambda name: log.info("Done: %s.", name))
+    emit({**info, **result})

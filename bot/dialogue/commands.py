@@ -117,15 +117,15 @@ def _while_collecting(
     if corrections:
         return Command("correct", active.id, corrections)
     intent = parse.intent.name if parse.intent and not parse.out_of_scope else None
+    value = _coerce(project, slot_name, parse)
     target = triggered_flow(project, state, parse)
     if target is not None and target != active.id and intent not in _ANSWER_INTENTS:
-        value = _coerce(project, slot_name, parse)
         slot_type = project.domain.slots[slot_name].type
         if value is None or slot_type in ("text", "any"):
             return Command("start", target, entities)
-    if intent == CHITCHAT_INTENT and _coerce(project, slot_name, parse) is None:
+    if intent == CHITCHAT_INTENT and value is None:
         return Command("chitchat")
-    return Command("fill", flow.id, {**entities, slot_name: _coerce(project, slot_name, parse)})
+    return Command("fill", flow.id, {**entities, slot_name: value})
 
 
 def _coerce(project: Project, slot_name: str, parse: ParseResult) -> Any:

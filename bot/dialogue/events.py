@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 
@@ -135,14 +135,3 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         if key in body and isinstance(body[key], list):
             body[key] = tuple(body[key])
     return cls(**body)
-
-
-@dataclass
-class EventLog:
-    """Events produced by one turn, in order."""
-
-    events: list[Event] = field(default_factory=list)
-
-    def add(self, event: Event) -> None:
-        """Append one event."""
-        self.events.append(event)
