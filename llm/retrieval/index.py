@@ -86,6 +86,7 @@ class KnowledgeBase:
         chunk_words: The largest chunk, in words.
         min_score: Passages below this cosine similarity are never returned.
         top_k: How many passages :meth:`search` returns by default.
+        progress_min_chunks: Show a progress bar from this many chunks to embed.
     """
 
     def __init__(
@@ -96,12 +97,14 @@ class KnowledgeBase:
         chunk_words: int = 120,
         min_score: float = 0.35,
         top_k: int = 3,
+        progress_min_chunks: int = PROGRESS_MIN_CHUNKS,
     ) -> None:
         self._store = store
         self._encoder = encoder
         self.chunk_words = chunk_words
         self.min_score = min_score
         self.top_k = top_k
+        self.progress_min_chunks = progress_min_chunks
         self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._rows: list[dict[str, Any]] = []
 
@@ -148,7 +151,7 @@ class KnowledgeBase:
         Runs in a worker thread: the encoder and tqdm both block.
         """
         total = sum(len(chunks) for chunks in articles)
-        disable = total < PROGRESS_MIN_CHUNKS
+        disable = total < self.progress_min_chunks
         matrices = []
         with tqdm(total=total, desc="Embedding KB", unit="chunk", disable=disable) as bar:
             for chunks in articles:

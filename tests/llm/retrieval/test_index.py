@@ -101,12 +101,10 @@ async def test_many_chunks_show_a_progress_bar(
     store: Store,
     counting: CountingEncoder,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     folder = _kb_dir(tmp_path)
     await KnowledgeBase(store, counting).sync(folder)
     assert "Embedding KB" not in capsys.readouterr().err  # a few chunks: no bar
-    monkeypatch.setattr("llm.retrieval.index.PROGRESS_MIN_CHUNKS", 5)
-    await KnowledgeBase(store, counting, chunk_words=60).sync(folder)
+    await KnowledgeBase(store, counting, chunk_words=60, progress_min_chunks=5).sync(folder)
     assert "Embedding KB" in capsys.readouterr().err
