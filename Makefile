@@ -6,7 +6,7 @@ MODELS := var/models
 DEPS   := requirements.txt requirements-nodeps.txt setup.cfg pyproject.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck pytest models rasa-sdk-venv clean
+.PHONY: setup run test lint typecheck pytest models rasa-sdk-venv system-packages clean
 
 setup: $(STAMP) models rasa-sdk-venv
 
@@ -26,6 +26,10 @@ models: $(STAMP)
 rasa-sdk-venv:
 	@bash scripts/setup-rasa-sdk-venv.sh
 
+# Chromium and Dovecot, which the browser and IMAP tests drive (not needed to run).
+system-packages:
+	@bash scripts/setup-system-packages.sh
+
 run: setup
 	$(BIN)/helpline run
 
@@ -36,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy bot connectors llm flows/actions.py
 
-pytest: setup
+pytest: setup system-packages
 	$(BIN)/pytest
 
 test: setup lint typecheck pytest

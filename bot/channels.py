@@ -8,14 +8,61 @@ connector is built.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from pydantic import BaseModel
 
+    from bot.bus import Bus
+    from bot.config import ServerSettings
     from bot.messages import InboundMessage, OutboundMessage
+    from bot.storage.records import Received
+    from bot.storage.store import Store
 
+#: Runs a turn and returns its replies in one exchange (the REST channel).
 OnMessage = Callable[["InboundMessage"], Awaitable[list["OutboundMessage"]]]
+#: Stores a message and returns once it is durable; its turn runs in the
+#: background and the replies come back through the channel's ``send``.
+Submit = Callable[["InboundMessage"], Awaitable["Received"]]
+#: Stores and delivers a message outside any bot turn, e.g. an agent's reply:
+#: ``push(conversation_store_id, {"text": ..., "metadata": {...}})``.
+Push = Callable[[int, dict[str, Any]], Awaitable["OutboundMessage"]]
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the server hands every connector when it builds one.
+
+    Attributes:
+        submit: For channels that acknowledge before the turn runs.
+        handle: For channels that return the replies in the same exchange.
+        push: Deliver a message that no turn produced.
+        bus: Live events of conversations (messages, tokens, typing).
+        store: The message store, for history and resume.
+        server: Where the server listens, for links it hands out.
+    """
+
+    submit: Submit
+    handle: OnMessage
+    push: Push
+    bus: Bus
+    store: Store
+    server: ServerSettings
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A registered connector: its name, config model and factory.
+
+    The config model must have an ``enabled`` field; the factory gets the
+    validated section and the context.
+    """
+
+    name: str
+    config: type[BaseModel]
+    build: Callable[[Any, ConnectorContext], Channel]
 
 
 class Channel(Protocol):
@@ -36,6 +83,7 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
 class HttpChannel(Channel, Protocol):
     """A connector that receives over HTTP, on a sub-app the server mounts."""
 

@@ -53,6 +53,23 @@ class ChannelError(HelplineError):
     """A connector failed to receive or deliver a message."""
 
 
+class DeliveryError(ChannelError):
+    """A reply could not be delivered now; the outbox retries it.
+
+    Attributes:
+        retry_after: Seconds the peer asked us to wait (e.g. Slack's 429), if any.
+        permanent: The peer will never accept it (e.g. the channel is gone):
+            the outbox stops retrying and logs it.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
 class LLMError(HelplineError):
     """A language model backend failed."""
 

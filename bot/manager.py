@@ -27,7 +27,7 @@ from bot.storage.records import TurnRecord
 if TYPE_CHECKING:
     from bot.dialogue.engine import Engine, TurnResult
     from bot.dialogue.nlu import NLU
-    from bot.storage.records import ConversationRow, TurnContext
+    from bot.storage.records import ConversationRow, Received, TurnContext
     from bot.storage.store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -121,6 +121,37 @@ class DialogueManager:
         if delivered and any(m.status != "delivered" for m in replies):
             await self.store.mark_delivered([m.id for m in replies])
         return [self._outbound(conv, m.id, m.text, m.buttons, m.metadata) for m in replies]
+
+    async def accept(self, message: InboundMessage) -> Received:
+        """Store ``message`` (idempotently) without running its turn.
+
+        Channels that must acknowledge quickly (Slack's 3 s, the widget's ack,
+        IMAP's seen flag) call this, acknowledge, then :meth:`process` the
+        message. Once this returns the message is durable: after a crash
+        :meth:`recover` runs its turn.
+        """
+        metrics.MESSAGES.labels(message.channel, "in").inc()
+        received = await self.store.receive(
+            message.channel,
+            message.conversation_id,
+            message.sender,
+            message.message_id,
+            message.text,
+            dict(message.metadata),
+        )
+        if not received.created:
+            metrics.DUPLICATES.labels(message.channel).inc()
+        return received
+
+    async def process(self, received: Received) -> list[OutboundMessage]:
+        """Run the turn of an accepted message unless it already ran; return new replies."""
+        conv = received.conversation
+        async with self._locks.hold((conv.channel, conv.external_id)):
+            context = await self.store.turn_context(received.inbound_id)
+            if context.status != "pending":
+                return []
+            stored = await self.store.message(received.inbound_id)
+            return await self._turn(conv, stored.id, context, stored.text, stored.metadata)
 
     async def recover(self) -> int:
         """Run the turns of messages stored but never processed (after a crash)."""

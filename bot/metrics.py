@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -59,5 +59,17 @@ LLM_COST = Counter(
     "helpline_llm_cost_usd_total",
     "What open-ended turns cost, by provider.",
     ["provider"],
+    registry=REGISTRY,
+)
+DELIVERIES = Counter(
+    "helpline_deliveries_total",
+    "Outbound delivery attempts, by channel and outcome (ok/retry/failed).",
+    ["channel", "outcome"],
+    registry=REGISTRY,
+)
+OUTBOX_PENDING = Gauge(
+    "helpline_outbox_pending",
+    "Replies waiting for delivery on this replica, by channel.",
+    ["channel"],
     registry=REGISTRY,
 )

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.actions import ActionDeps, ActionRegistry
+from bot.bus import LocalBus
 from bot.config import validate_llm_section
 from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.nlu import ParseResult
 from bot.dialogue.project import Project, load_project
+from bot.dispatch import Dispatcher
 from bot.lifecycle import Service
 from bot.manager import DialogueManager
 from bot.storage.demo import demo_orders
@@ -72,6 +74,8 @@ class Runtime(Service):
         )
         self._nlu = nlu
         self._manager: DialogueManager | None = None
+        self.bus = LocalBus()
+        self.dispatcher = Dispatcher(self.store, self.bus)
         # The LLM package is plugged in by name: bot/ talks to it only through
         # the Answerer protocol and the /v1 sub-application.
         from llm.settings import LLMSettings
@@ -118,6 +122,7 @@ class Runtime(Service):
             answerer = await self._start_llm(project) if self.llm_settings.enabled else None
             engine = Engine(project, self.actions, answerer, settings)
             self._manager = DialogueManager(engine, nlu, self.store)
+            self.dispatcher.bind(self._manager)
             await self._manager.recover()
         except BaseException:
             await self.stop()
@@ -148,6 +153,7 @@ class Runtime(Service):
 
     async def stop(self) -> None:
         """Release everything that :meth:`start` opened."""
+        await self.dispatcher.stop()
         nlu = self._manager.nlu if self._manager else self._nlu
         close = getattr(nlu, "close", None)
         if close is not None:

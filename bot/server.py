@@ -11,10 +11,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
+from bot.channels import Channel, ConnectorContext, HttpChannel
 from bot.config import validate_section
 from bot.errors import StorageError
 from bot.runtime import Runtime
-from connectors.rest import RestConfig, RestConnector
+from connectors import registry
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 RUNTIME = web.AppKey("runtime", Runtime)
+CHANNELS = web.AppKey("channels", list[Channel])
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -48,21 +50,66 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await runtime.stop()
 
 
+async def _channels_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the connectors once the bot is up, then deliver what an earlier run left."""
+    runtime, started = app[RUNTIME], []
+    try:
+        for channel in app[CHANNELS]:
+            await channel.start()
+            started.append(channel)
+        await runtime.dispatcher.start()
+        yield
+    finally:
+        await runtime.dispatcher.stop()
+        for channel in reversed(started):
+            await channel.stop()
+
+
 def create_app(config: Config, runtime: Runtime | None = None) -> web.Application:
     """Build the application; the runtime starts with it and stops with it."""
     runtime = runtime or Runtime(config)
     app = web.Application(client_max_size=1024**2)
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_runtime_ctx)
+    app.cleanup_ctx.append(_channels_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     if runtime.openai_app is not None:
         app.add_subapp("/v1", runtime.openai_app)
-    rest = validate_section(config, "rest", RestConfig)
-    if rest.enabled:
-        connector = RestConnector(rest, functools.partial(_handle_sync, runtime))
-        app.add_subapp(connector.prefix.rstrip("/"), connector.sub_app())
+    app[CHANNELS] = _build_connectors(config, runtime, app)
     return app
+
+
+def _build_connectors(config: Config, runtime: Runtime, app: web.Application) -> list[Channel]:
+    """Build every enabled connector, register it for delivery and mount its routes.
+
+    An HTTP connector either has ``mount(app)``, to add routes at the root (the
+    widget's ``/widget.js``), or ``prefix`` and ``sub_app()``.
+    """
+    context = ConnectorContext(
+        submit=runtime.dispatcher.submit,
+        handle=functools.partial(_handle_sync, runtime),
+        push=runtime.dispatcher.push,
+        bus=runtime.bus,
+        store=runtime.store,
+        server=config.server,
+    )
+    wanted = set(config.connectors) | (registry.ENABLED_BY_DEFAULT & set(registry.available()))
+    channels: list[Channel] = []
+    for name in sorted(wanted):
+        spec = registry.load(name)
+        settings = validate_section(config, name, spec.config)
+        if not getattr(settings, "enabled", True):
+            continue
+        channel = spec.build(settings, context)
+        runtime.dispatcher.register(channel)
+        mount = getattr(channel, "mount", None)
+        if mount is not None:
+            mount(app)
+        elif isinstance(channel, HttpChannel):
+            app.add_subapp(channel.prefix.rstrip("/"), channel.sub_app())
+        channels.append(channel)
+    return channels
 
 
 async def _handle_sync(runtime: Runtime, message: InboundMessage) -> list[OutboundMessage]:

@@ -7,9 +7,16 @@ fallback, escalation). Until an answerer is configured, open-ended turns run
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+TokenSink = Callable[[str], None]
+#: Where an answerer streams the text of a draft answer as it is generated, when
+#: the channel shows answers live (the widget). The final answer still arrives
+#: as the turn's reply and replaces the draft, which may have been escalated.
+TOKEN_SINK: ContextVar[TokenSink | None] = ContextVar("helpline_token_sink", default=None)
 
 
 @dataclass(frozen=True)

@@ -273,6 +273,17 @@ class Store(Service):
         )
         return await self._run("record_outbound", op)
 
+    async def message(self, message_id: int) -> StoredMessage:
+        """Return one stored message by its store id.
+
+        Raises:
+            StorageError: There is no such message.
+        """
+        rows = await self._run("message", _select(MESSAGES.c.id == message_id))
+        if not rows:
+            raise StorageError(f"there is no message {message_id}")
+        return rows[0]
+
     async def replies_to(self, inbound_id: int) -> list[StoredMessage]:
         """Return the outbound messages that answer ``inbound_id``, in order."""
         where = (MESSAGES.c.in_reply_to == inbound_id, MESSAGES.c.direction == "out")

@@ -1,0 +1,264 @@
+"""The path of a message on channels that answer asynchronously.
+
+Widget, Slack and email connectors hand a message to :meth:`Dispatcher.submit`.
+It is stored before ``submit`` returns, so the connector may acknowledge it
+(Slack's 3 s ack, the widget's ack frame, IMAP's seen flag). The turn then runs
+in a task the dispatcher owns, and its replies go through the outbox: each is
+handed to its channel's ``send`` and marked delivered only once ``send``
+returned, with retries and backoff. Replies still pending at startup (a crash,
+a peer that was down) are delivered then.
+
+Every inbound and outbound message, and the tokens of an answer being
+generated, are published on the bus for live views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from bot import metrics
+from bot.bus import conversation_topic
+from bot.dialogue.answer import TOKEN_SINK
+from bot.errors import ConfigError, DeliveryError, StorageError
+from bot.lifecycle import Service
+from bot.messages import Button, OutboundMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from bot.bus import Bus
+    from bot.channels import Channel
+    from bot.manager import DialogueManager
+    from bot.messages import InboundMessage
+    from bot.storage.records import Received, StoredMessage
+    from bot.storage.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Dispatcher(Service):
+    """Runs turns in owned tasks and delivers replies through the outbox.
+
+    Args:
+        store: Where messages live.
+        bus: Where live events go.
+        retry_base_s: The first retry delay; it doubles on each attempt.
+        retry_max_s: The longest delay between attempts.
+        max_attempts: Attempts per reply before it is left for the next sweep.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        *,
+        retry_base_s: float = 0.5,
+        retry_max_s: float = 60.0,
+        max_attempts: int = 8,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self._retry_base_s = retry_base_s
+        self._retry_max_s = retry_max_s
+        self._max_attempts = max_attempts
+        self._channels: dict[str, Channel] = {}
+        self._manager: DialogueManager | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight: set[int] = set()
+
+    def register(self, channel: Channel) -> None:
+        """Deliver ``channel.name``'s replies through ``channel``.
+
+        Raises:
+            ConfigError: Another channel has the same name.
+        """
+        if channel.name in self._channels:
+            raise ConfigError(f"two channels are named {channel.name!r}")
+        self._channels[channel.name] = channel
+
+    def bind(self, manager: DialogueManager) -> None:
+        """Use ``manager`` for turns (the runtime binds it once started)."""
+        self._manager = manager
+
+    @property
+    def manager(self) -> DialogueManager:
+        """The dialogue manager turns run on."""
+        if self._manager is None:
+            raise RuntimeError("the dispatcher has no dialogue manager yet")
+        return self._manager
+
+    async def start(self) -> None:
+        """Deliver replies left pending by an earlier run."""
+        for name in self._channels:
+            self.spawn(self.sweep(name), f"sweep:{name}")
+
+    async def stop(self) -> None:
+        """Cancel running turns and deliveries; what is stored is resumed next start."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in a task the dispatcher owns (cancelled and awaited on stop)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("Task %s failed.", task.get_name(), exc_info=task.exception())
+
+    async def submit(self, message: InboundMessage) -> Received:
+        """Store ``message``, then run its turn and deliver the replies in the background.
+
+        Returns once the message is durable. A message seen before is not run
+        again.
+
+        Raises:
+            StorageError: It could not be stored; the connector must not ack it.
+        """
+        received = await self.manager.accept(message)
+        if received.created:
+            self.publish_message(await self.store.message(received.inbound_id))
+        if received.context.status == "pending":
+            self.spawn(self.run_turn(received), f"turn:{received.inbound_id}")
+        return received
+
+    async def run_turn(self, received: Received) -> list[OutboundMessage]:
+        """Run an accepted message's turn, streaming tokens, then deliver its replies."""
+        conv = received.conversation
+        topic = conversation_topic(conv.channel, conv.external_id)
+
+        def sink(text: str) -> None:
+            self.bus.publish(topic, {"type": "token", "text": text})
+
+        token = TOKEN_SINK.set(sink)
+        try:
+            self.bus.publish(topic, {"type": "typing", "who": "bot"})
+            replies = await self.manager.process(received)
+        finally:
+            TOKEN_SINK.reset(token)
+        for reply in replies:
+            await self.deliver(reply)
+        return replies
+
+    async def push(self, conversation_id: int, reply: dict[str, Any]) -> OutboundMessage:
+        """Store a message outside any bot turn (an agent's reply) and deliver it."""
+        message_id = await self.store.record_outbound(conversation_id, reply)
+        stored = await self.store.message(message_id)
+        outbound = to_outbound(stored)
+        self.spawn(self.deliver(outbound), f"deliver:{message_id}")
+        return outbound
+
+    async def sweep(self, channel: str) -> int:
+        """Deliver every pending reply of ``channel``, oldest first."""
+        try:
+            pending = await self.store.undelivered(channel)
+        except StorageError as exc:
+            _LOGGER.warning("Cannot read the %s outbox now: %s", channel, exc)
+            return 0
+        for stored in pending:
+            await self.deliver(to_outbound(stored), publish=False)
+        return len(pending)
+
+    async def deliver(self, message: OutboundMessage, *, publish: bool = True) -> bool:
+        """Hand one stored reply to its channel until it takes it; mark it delivered.
+
+        Returns:
+            Whether it was delivered; if not, it stays pending for the next sweep.
+        """
+        message_id = int(message.metadata["message_id"])
+        if publish:
+            self.bus.publish(
+                conversation_topic(message.channel, message.conversation_id),
+                {"type": "message", "direction": "out", **_event_fields(message)},
+            )
+        channel = self._channels.get(message.channel)
+        if channel is None:
+            _LOGGER.debug("No channel %s; reply %d stays pending.", message.channel, message_id)
+            return False
+        if message_id in self._inflight:
+            return False  # a sweep and a live delivery met: one of them delivers
+        self._inflight.add(message_id)
+        gauge = metrics.OUTBOX_PENDING.labels(message.channel)
+        gauge.inc()
+        try:
+            return await self._attempts(channel, message, message_id)
+        finally:
+            gauge.dec()
+            self._inflight.discard(message_id)
+
+    async def _attempts(self, channel: Channel, message: OutboundMessage, message_id: int) -> bool:
+        delay = self._retry_base_s
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await channel.send(message)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    metrics.DELIVERIES.labels(message.channel, "failed").inc()
+                    _LOGGER.error("Reply %d cannot be delivered: %s", message_id, exc)
+                    await self.store.mark_delivered([message_id])  # never retried
+                    return False
+                metrics.DELIVERIES.labels(message.channel, "retry").inc()
+                wait = exc.retry_after if exc.retry_after is not None else _jitter(delay)
+                _LOGGER.warning(
+                    "Delivering reply %d failed (attempt %d): %s; retrying in %.1f s.",
+                    message_id,
+                    attempt,
+                    exc,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self._retry_max_s)
+                continue
+            metrics.DELIVERIES.labels(message.channel, "ok").inc()
+            await self.store.mark_delivered([message_id])
+            return True
+        metrics.DELIVERIES.labels(message.channel, "failed").inc()
+        _LOGGER.error("Reply %d is still undelivered; the next sweep retries it.", message_id)
+        return False
+
+    def publish_message(self, stored: StoredMessage) -> None:
+        """Publish a stored message (either direction) on its conversation's topic."""
+        self.bus.publish(
+            conversation_topic(stored.channel, stored.conversation_external_id),
+            {
+                "type": "message",
+                "direction": stored.direction,
+                "id": stored.id,
+                "text": stored.text,
+                "buttons": stored.buttons,
+                "metadata": stored.metadata,
+                "at": stored.created_at.isoformat(),
+            },
+        )
+
+
+def _jitter(delay: float) -> float:
+    """Full jitter: a random wait up to ``delay``, so retries do not stampede."""
+    return random.uniform(delay / 2, delay)  # not cryptographic
+
+
+def _event_fields(message: OutboundMessage) -> dict[str, Any]:
+    return {
+        "id": message.metadata.get("message_id"),
+        "text": message.text,
+        "buttons": [{"title": b.title, "payload": b.payload} for b in message.buttons],
+        "metadata": message.metadata,
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def to_outbound(stored: StoredMessage) -> OutboundMessage:
+    """The outbound message a connector delivers, from its stored row."""
+    buttons = tuple(Button(b["title"], b.get("payload", b["title"])) for b in stored.buttons)
+    meta = {**stored.metadata, "message_id": stored.id}
+    conversation = stored.conversation_external_id
+    return OutboundMessage(stored.channel, conversation, stored.text, buttons, meta)
