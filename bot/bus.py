@@ -2,14 +2,14 @@
 
 The bus is in-process for one replica; a Redis pub/sub bus with the same
 protocol replaces it for many. Publishing never blocks: a subscriber that
-falls too far behind loses its oldest events and is told so with a
-``{"type": "overflow"}`` event, so one slow browser cannot stall a turn.
+falls too far behind loses its backlog and gets an ``{"type": "overflow"}``
+event (then resynchronises from the store), so one slow browser cannot
+stall a turn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -72,6 +72,8 @@ class LocalBus:
     """The in-process bus: one bounded queue per subscriber."""
 
     def __init__(self, max_backlog: int = 1000) -> None:
+        if max_backlog < 2:
+            raise ValueError("max_backlog must be at least 2")
         self._max_backlog = max_backlog
         self._subscribers: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
 
@@ -81,13 +83,12 @@ class LocalBus:
         for key in (topic, ALL) if topic != ALL else (ALL,):
             for queue in self._subscribers.get(key, ()):
                 if queue.full():
-                    with contextlib.suppress(asyncio.QueueEmpty):
+                    # The subscriber is too far behind: drop its backlog and
+                    # tell it, so it resynchronises from the store.
+                    _LOGGER.warning("A subscriber of %s is behind; dropping its backlog.", key)
+                    while not queue.empty():
                         queue.get_nowait()
-                    _LOGGER.warning("A subscriber of %s is behind; dropping an event.", key)
-                    event_to_put: Event = {"type": "overflow", "topic": topic}
-                    with contextlib.suppress(asyncio.QueueFull):
-                        queue.put_nowait(event_to_put)
-                    continue
+                    queue.put_nowait({"type": "overflow", "topic": topic})
                 queue.put_nowait(event)
 
     def subscribe(self, topic: str) -> Subscription:

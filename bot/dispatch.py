@@ -103,6 +103,11 @@ class Dispatcher(Service):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def drain(self) -> None:
+        """Wait until every running turn and delivery has finished (graceful stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in a task the dispatcher owns (cancelled and awaited on stop)."""
         task = asyncio.create_task(coro, name=name)

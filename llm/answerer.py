@@ -34,7 +34,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.dialogue.answer import Answer
+from bot.dialogue.answer import TOKEN_SINK, Answer
 from bot.errors import BudgetExhausted, LLMError
 from llm.confidence import DEFAULT_LOCAL_THRESHOLD, cited_numbers, score
 from llm.prompt import approx_tokens, build_prompt
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from llm.prompt import Prompt, TokenCounter
     from llm.settings import LLMSettings
-    from llm.types import ChatModel, Completion, Passage
+    from llm.types import ChatModel, Completion, LocalChatModel, Passage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class LLMAnswerer:
         self,
         settings: LLMSettings,
         retriever: Retriever,
-        local: ChatModel | None,
+        local: LocalChatModel | None,
         cloud: ChatModel | None = None,
         count_tokens: TokenCounter | None = None,
     ) -> None:
@@ -143,8 +143,12 @@ class LLMAnswerer:
         generation = GenerationSettings(
             max_new_tokens=local.max_new_tokens, temperature=local.temperature, top_p=local.top_p
         )
+        sink = TOKEN_SINK.get()
         try:
-            completion = await self._local.complete(prompt.messages, generation)
+            if sink is None:
+                completion = await self._local.complete(prompt.messages, generation)
+            else:  # the channel shows the draft as it is generated
+                completion = await self._local.complete(prompt.messages, generation, on_token=sink)
         except LLMError as exc:
             _LOGGER.warning("The local model cannot answer (%s); escalating.", exc)
             return None, 0.0, "local_unavailable"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,10 +46,14 @@ class LocalModelProxy:
         return self.model
 
     async def complete(
-        self, messages: Sequence[ChatMessage], settings: GenerationSettings
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        *,
+        on_token: Callable[[str], None] | None = None,
     ) -> Completion:
         """Answer with the local model."""
-        return await self._loaded().complete(messages, settings)
+        return await self._loaded().complete(messages, settings, on_token=on_token)
 
     async def stream(
         self, messages: Sequence[ChatMessage], settings: GenerationSettings

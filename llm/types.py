@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -94,4 +94,18 @@ class ChatModel(Protocol):
         self, messages: Sequence[ChatMessage], settings: GenerationSettings
     ) -> AsyncIterator[TokenInfo]:
         """Answer token by token; closing the iterator cancels generation."""
+        ...
+
+
+class LocalChatModel(ChatModel, Protocol):
+    """The local model: it can also pass each token's text on as it is generated."""
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        *,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """Answer the conversation, calling ``on_token`` with each token's text."""
         ...

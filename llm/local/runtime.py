@@ -31,7 +31,7 @@ from llm.local.sampling import choose_token, log_softmax_at
 from llm.types import Completion, GenerationSettings, TokenInfo
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Sequence
+    from collections.abc import AsyncGenerator, Callable, Sequence
 
     from llm.types import ChatMessage
 
@@ -173,13 +173,19 @@ class LocalModel(Service):
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
 
     async def complete(
-        self, messages: Sequence[ChatMessage], settings: GenerationSettings
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        *,
+        on_token: Callable[[str], None] | None = None,
     ) -> Completion:
-        """Answer the conversation in one piece."""
+        """Answer the conversation in one piece, passing each token's text to ``on_token``."""
         async with contextlib.aclosing(self._events(messages, settings)) as events:
             async for item in events:
                 if isinstance(item, Completion):
                     return item
+                if on_token is not None and item.text:
+                    on_token(item.text)
         raise LLMError("The local model ended without a result.")  # pragma: no cover
 
     async def stream(
