@@ -29,7 +29,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from llm.bench_children import build_prompts, genai_model, run_engine
+from llm.bench_children import build_prompts, run_engine
 from llm.bench_measure import Workload
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ ENGINES = (
     "ort_int8",
     "ort_int4",
     "ours_on_genai_graph_int4",
+    "ours_genai_int4",
     "llama_cpp",
     "ort_genai_int4",
 )
@@ -52,7 +53,8 @@ BITS = {
     "ort_int4": 4.0 + 32 / 32,  # block 32, symmetric, one fp32 scale per block
     "llama_cpp": 4.0 + 32 / 32,  # Q4_1: 32 weights + fp16 scale + fp16 min per block
     "ort_genai_int4": 4.0 + 32 / 32,  # builder default: block 32, fp32 scales
-    "ours_on_genai_graph_int4": 4.0 + 32 / 32,  # the same graph, run by our loop
+    "ours_on_genai_graph_int4": 4.0 + 32 / 32,  # the same graph, run by our ORT loop
+    "ours_genai_int4": 4.0 + 32 / 32,  # the same graph, our loop on genai's runtime (serving)
 }
 TIMING_METHOD = (
     "each engine in its own child process; same token ids for all; greedy, EOS ignored. "
@@ -68,26 +70,32 @@ def _engine(name: str, args: argparse.Namespace, base: Workload) -> dict[str, An
     timeout = args.timeout
     if name == BASELINE:
         return run_engine("torch", base, args.work_dir, timeout)
-    if name.startswith("ort_") and name != "ort_genai_int4":
-        from llm.local.prepare import prepare_model
-
-        quant = name.removeprefix("ort_")
-        # The embedded model is named None so that `make setup`'s cache is reused.
-        source = None if args.gguf == _default_gguf() else args.gguf
-        folder = prepare_model(source, quant=quant, cache_dir=args.models, progress=True)
-        return run_engine("ours", _with_model(base, folder), args.work_dir, timeout)
     if name == "llama_cpp":
         return run_engine("llama", base, args.work_dir, timeout, peer="llama")
-    folder = genai_model(Path(base.model), args.work_dir, timeout)
-    if name == "ours_on_genai_graph_int4":
-        # The model builder's graph (fused GroupQueryAttention), run by our own loop.
+    from llm.local.prepare import prepare_model
+
+    # The embedded model is named None so that `make setup`'s cache is reused.
+    source = None if args.gguf == _default_gguf() else args.gguf
+    if name.startswith("ort_") and name != "ort_genai_int4":
+        quant = name.removeprefix("ort_")
+        folder = prepare_model(source, quant=quant, cache_dir=args.models, progress=True)
         return run_engine("ours", _with_model(base, folder), args.work_dir, timeout)
+    folder = prepare_model(source, quant="int4", cache_dir=args.models, builder="genai")
+    if name == "ours_on_genai_graph_int4":
+        # The model builder's graph (fused GroupQueryAttention), run by our ORT loop.
+        return run_engine("ours", _with_model(base, folder, "ort"), args.work_dir, timeout)
+    if name == "ours_genai_int4":
+        # What `helpline run` serves: our sampling loop over genai's runtime.
+        return run_engine("ours", _with_model(base, folder, "genai"), args.work_dir, timeout)
     return run_engine("genai", _with_model(base, folder), args.work_dir, timeout, peer="genai")
 
 
-def _with_model(work: Workload, model: Path) -> Workload:
-    """A copy of ``work`` on another model path."""
-    return Workload(work.prompt_ids, work.short_ids, work.new_tokens, work.threads, str(model))
+def _with_model(work: Workload, model: Path, loop: str | None = None) -> Workload:
+    """A copy of ``work`` on another model path (and, for ours, a decode loop)."""
+    extra = {"loop": loop} if loop else {}
+    return Workload(
+        work.prompt_ids, work.short_ids, work.new_tokens, work.threads, str(model), extra
+    )
 
 
 def _ratios(row: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, float]:
@@ -107,7 +115,8 @@ def _targets(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Check the issue's targets for each of our rows."""
     base, llama = rows.get(BASELINE, {}), rows.get("llama_cpp", {})
     result: dict[str, Any] = {}
-    for name in ("ort_fp32", "ort_int8", "ort_int4", "ours_on_genai_graph_int4"):
+    ours = ("ort_fp32", "ort_int8", "ort_int4", "ours_on_genai_graph_int4", "ours_genai_int4")
+    for name in ours:
         row = rows.get(name, {})
         if not row.get("available"):
             continue

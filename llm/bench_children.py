@@ -20,7 +20,7 @@ from llm.bench_measure import Workload
 _LOGGER = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER_VENVS = {"llama": ROOT / ".venv-bench-llama", "genai": ROOT / ".venv-bench-genai"}
+PEER_VENVS = {"llama": ROOT / ".venv-bench-llama", "genai": ROOT / ".venv-genai"}
 SYSTEM = "You are Helpline, the support assistant of an online shop. Answer from the passages."
 PASSAGE = (
     "Passage {n}: Orders ship within {d} business days. Refunds go back to the original "
@@ -131,32 +131,3 @@ def run_engine(
     if not (PEER_VENVS[peer] / ".ok").is_file():
         raise ChildError(f"no {PEER_VENVS[peer].name}; run scripts/setup-bench-peers.sh {peer}")
     return run_child([str(python), "-m", "llm.bench_peers", engine, str(path)], timeout)
-
-
-def genai_model(gguf: Path, work_dir: Path, timeout: float) -> Path:
-    """Build SmolLM2 int4 for onnxruntime-genai with its model builder (cached).
-
-    The builder runs in the genai venv on a transformers checkpoint that a
-    platform child saves from the dequantized GGUF.
-
-    Raises:
-        ChildError: the checkpoint or the builder failed.
-    """
-    hf, out = work_dir / "smollm2-hf", work_dir / "smollm2-genai-int4"
-    if (out / "genai_config.json").is_file():
-        return out
-    if not (PEER_VENVS["genai"] / ".ok").is_file():
-        raise ChildError("no .venv-bench-genai; run scripts/setup-bench-peers.sh genai")
-    if not (hf / "config.json").is_file():
-        work = Workload([], [], 0, 1, str(gguf), {"out": str(hf)})
-        run_engine("hf-checkpoint", work, work_dir, timeout)
-    python = str(PEER_VENVS["genai"] / "bin" / "python")
-    cmd = [python, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o", str(out)]
-    cmd += ["-p", "int4", "-e", "cpu", "-c", str(work_dir / "genai-cache")]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ChildError(f"the genai model builder timed out after {timeout:.0f} s") from exc
-    if done.returncode != 0 or not (out / "genai_config.json").is_file():
-        raise ChildError(f"the genai model builder failed: {_tail(done.stderr + done.stdout)}")
-    return out

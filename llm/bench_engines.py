@@ -10,8 +10,6 @@ every engine's peak RSS is its own. Engines:
   Optimum-exported decoder with past key values (any ONNX folder).
 - ``ours``: the serving runtime's loop (:mod:`llm.bench_ours`) on a folder
   from :func:`llm.local.prepare.prepare_model`.
-- ``hf-checkpoint``: not timed; saves the dequantized GGUF as a transformers
-  checkpoint, the input of onnxruntime-genai's model builder.
 """
 
 from __future__ import annotations
@@ -145,33 +143,17 @@ def _ort(work: Workload) -> Engine:
     return loop.step, lambda token: loop.step([token]), loop.reset, {"version": ort.__version__}
 
 
-def _hf_checkpoint(work: Workload) -> dict[str, Any]:
-    """Save the dequantized GGUF as a transformers checkpoint with its tokenizer."""
-    from transformers import AutoTokenizer
-
-    gguf, out = Path(work.model), Path(work.extra["out"])
-    model = load_gguf_model(gguf)
-    # The builder reads tied weights from the checkpoint as saved.
-    model.save_pretrained(out, safe_serialization=True)
-    folder, kwargs = hf_location(gguf)
-    AutoTokenizer.from_pretrained(folder, **kwargs).save_pretrained(out)
-    return {"saved": str(out)}
-
-
 ENGINES = {"torch": _torch, "ort": _ort}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one engine on a workload file and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("engine", choices=[*sorted(ENGINES), "ours", "hf-checkpoint"])
+    parser.add_argument("engine", choices=[*sorted(ENGINES), "ours"])
     parser.add_argument("workload", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     work = Workload.load(args.workload)
-    if args.engine == "hf-checkpoint":
-        emit(_hf_checkpoint(work))
-        return 0
     if args.engine == "ours":
         from llm.bench_ours import run_ours
 

@@ -1,7 +1,9 @@
 """Our serving engine for ``helpline bench llm``: the decode loop of the runtime.
 
-The serving runtime drives :class:`llm.local.engine.DecoderSession` with a
-per-step callback (logits in, next token out). The bench uses the same
+The serving runtime drives :class:`llm.local.engine.DecoderSession` (or, on a
+folder from onnxruntime-genai's model builder,
+:class:`llm.local.genai.GenaiDecoder`) with a per-step callback (logits in,
+next token out). The bench uses the same
 session and loop on the same token ids as the other engines, choosing the
 greedy token and ignoring EOS so that every engine decodes as many tokens.
 """
@@ -40,9 +42,15 @@ def run_ours(work: Workload) -> dict[str, Any]:
     import onnxruntime as ort
 
     from llm.local.engine import DecoderSession
+    from llm.local.genai import GenaiDecoder, is_genai_folder
 
     folder = Path(work.model)
-    session = DecoderSession.load(folder, work.threads)
+    loop = work.extra.get("loop") or ("genai" if is_genai_folder(folder) else "ort")
+    session: DecoderSession | GenaiDecoder
+    if loop == "genai":
+        session = GenaiDecoder.load(folder, work.threads)
+    else:
+        session = DecoderSession.load(folder, work.threads)
 
     def run(ids: list[int], new: int) -> tuple[float, float]:
         stamps: list[float] = []
@@ -58,7 +66,7 @@ def run_ours(work: Workload) -> dict[str, Any]:
     result = measure_runs(run, work, lambda name: _LOGGER.info("Done: %s.", name))
     return {
         "version": ort.__version__,
-        "loop": "llm.local.engine.DecoderSession",
+        "loop": type(session).__name__,
         **_manifest(folder),
         **result,
     }

@@ -57,23 +57,15 @@ def _llama(work: Workload) -> tuple[Prefill, Decode, Reset, dict[str, Any]]:
     return prefill, decode, llm.reset, info
 
 
-def _genai_threads(folder: Path, threads: int) -> None:
-    """Pin the session's intra-op threads in ``genai_config.json``."""
-    path = folder / "genai_config.json"
-    config = json.loads(path.read_text())
-    options = config["model"]["decoder"].setdefault("session_options", {})
-    options["intra_op_num_threads"] = threads
-    options["inter_op_num_threads"] = 1
-    path.write_text(json.dumps(config, indent=2))
-
-
 def _genai(work: Workload) -> tuple[Prefill, Decode, Reset, dict[str, Any]]:
     """Build the callables of onnxruntime-genai on a model-builder folder."""
     import onnxruntime_genai as og
 
     folder = Path(work.model)
-    _genai_threads(folder, work.threads)
-    model = og.Model(str(folder))
+    config = og.Config(str(folder))
+    options = {"intra_op_num_threads": work.threads, "inter_op_num_threads": 1}
+    config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+    model = og.Model(config)
     state: dict[str, Any] = {}
 
     def prefill(ids: list[int]) -> int:

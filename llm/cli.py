@@ -31,6 +31,13 @@ def register(subparsers: Any) -> None:
     )
     prepare.add_argument("--gguf-file", default=None, help="GGUF file name inside SOURCE")
     prepare.add_argument("--quant", choices=("int8", "int4", "fp32"), default="int8")
+    prepare.add_argument(
+        "--builder",
+        choices=("optimum", "genai"),
+        default="optimum",
+        help="optimum: Optimum export + quantizer; genai: onnxruntime-genai's model builder "
+        "(int4/fp32, run by its faster runtime)",
+    )
     prepare.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="model cache folder")
     prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     prepare.set_defaults(handler=_prepare)
@@ -51,6 +58,7 @@ def _prepare(args: argparse.Namespace) -> int:
         cache_dir=args.cache,
         gguf_file=args.gguf_file,
         progress=not args.no_progress,
+        builder=args.builder,
     )
     print(folder)
     return 0

@@ -96,13 +96,19 @@ async def load_local(settings: LLMSettings, models_dir: Path) -> LocalModel:
     source = Path(local.source) if local.source else None
     cache = models_dir / "llm"
     folder = await asyncio.to_thread(
-        find_prepared, source, local.quant, cache, gguf_file=local.gguf_file
+        lambda: find_prepared(
+            source, local.quant, cache, gguf_file=local.gguf_file, builder=local.builder
+        )
     )
     if folder is None:
         _LOGGER.warning("The local model is not prepared yet; preparing it now.")
         folder = await asyncio.to_thread(
             lambda: prepare_model(
-                source, quant=local.quant, cache_dir=cache, gguf_file=local.gguf_file
+                source,
+                quant=local.quant,
+                cache_dir=cache,
+                gguf_file=local.gguf_file,
+                builder=local.builder,
             )
         )
     model = await asyncio.to_thread(

@@ -29,6 +29,7 @@ class LocalModelSettings(_Section):
     source: str | None = None
     gguf_file: str | None = None
     quant: Literal["int8", "int4", "fp32"] = "int8"
+    builder: Literal["optimum", "genai"] = "optimum"
     threads: int | None = Field(default=None, ge=1)
     max_new_tokens: int = Field(default=192, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)

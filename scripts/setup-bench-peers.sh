@@ -4,7 +4,7 @@
 #   .venv-bench-llama  llama-cpp-python, built from source without AVX-512/AMX
 #                      (the native build segfaults in llama_decode on CPUs with
 #                      AMX), to run the original SmolLM2 GGUF.
-#   .venv-bench-genai  onnxruntime-genai and its model builder, which imports
+#   .venv-genai        onnxruntime-genai and its model builder, which imports
 #                      classes that exist only in transformers 5.x. It borrows
 #                      torch from the platform venv through a .pth file placed
 #                      after its own site-packages, so no second torch is
@@ -59,7 +59,7 @@ setup_llama() {
 }
 
 setup_genai() {
-    local venv="$ROOT/.venv-bench-genai" want="onnxruntime-genai==$GENAI_VERSION"
+    local venv="$ROOT/.venv-genai" want="onnxruntime-genai==$GENAI_VERSION"
     fresh_venv "$venv" "$want" || return 0
     "$venv/bin/python" -m pip install "${PIP_FLAGS[@]}" "$want" "transformers>=5,<6" \
         onnx onnx-ir psutil safetensors sentencepiece protobuf

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from bot.errors import ModelPrepareError
 from bot.toolchain import cpu_quantization_arch, package_version
 from llm.local.export import MODEL_FILE, int4_settings
+from llm.local.prepare_genai import build_genai, genai_settings
 from llm.local.source import (
     ModelSource,
     check_supported,
@@ -50,14 +51,17 @@ FORMAT_VERSION = 1
 DEFAULT_CACHE_DIR = Path("var/models/llm")
 MANIFEST_FILE = "helpline-model.json"
 QUANTS = ("int8", "int4", "fp32")
+BUILDERS = ("optimum", "genai")
 # Free space needed, as a multiple of the fp32 weights: the fp32 export (with
 # an untied head), the quantized copy and the quantizer's temporary files.
 DISK_FACTOR = 3.0
 _VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnxruntime", "onnx")
 
 
-def _quant_settings(quant: str) -> dict[str, Any]:
+def _quant_settings(quant: str, builder: str = "optimum") -> dict[str, Any]:
     """Return what the output of ``quant`` depends on besides source and versions."""
+    if builder == "genai":
+        return genai_settings(quant)
     if quant == "int8":
         return {"method": "optimum ORTQuantizer dynamic", "arch": cpu_quantization_arch()}
     if quant == "int4":
@@ -65,12 +69,12 @@ def _quant_settings(quant: str) -> dict[str, Any]:
     return {"method": "none"}
 
 
-def _cache_key(src_hash: str, quant: str) -> tuple[str, dict[str, str]]:
+def _cache_key(src_hash: str, quant: str, builder: str) -> tuple[str, dict[str, str]]:
     versions = {name: package_version(name) for name in _VERSIONED}
     blob = {
         "source_hash": src_hash,
         "quant": quant,
-        "settings": _quant_settings(quant),
+        "settings": _quant_settings(quant, builder),
         "versions": versions,
         "format": FORMAT_VERSION,
     }
@@ -78,8 +82,13 @@ def _cache_key(src_hash: str, quant: str) -> tuple[str, dict[str, str]]:
     return digest, versions
 
 
-def _pointer_path(cache_dir: Path, source: ModelSource, quant: str) -> Path:
-    return cache_dir / f"{source.name}-{quant}-latest.json"
+def _label(quant: str, builder: str) -> str:
+    """The quant part of a cache folder's name: ``int4`` or ``int4-genai``."""
+    return quant if builder == "optimum" else f"{quant}-{builder}"
+
+
+def _pointer_path(cache_dir: Path, source: ModelSource, label: str) -> Path:
+    return cache_dir / f"{source.name}-{label}-latest.json"
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -93,9 +102,13 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return data
 
 
-def _check_quant(quant: str) -> None:
+def _check_quant(quant: str, builder: str = "optimum") -> None:
     if quant not in QUANTS:
         raise ModelPrepareError(f"unknown quantization {quant!r}; use one of {', '.join(QUANTS)}")
+    if builder not in BUILDERS:
+        raise ModelPrepareError(f"unknown builder {builder!r}; use one of {', '.join(BUILDERS)}")
+    if builder == "genai":
+        genai_settings(quant)
 
 
 def find_prepared(
@@ -104,6 +117,7 @@ def find_prepared(
     cache_dir: Path = DEFAULT_CACHE_DIR,
     *,
     gguf_file: str | None = None,
+    builder: str = "optimum",
 ) -> Path | None:
     """Return the prepared folder for ``(source, quant)``, or ``None``.
 
@@ -114,15 +128,16 @@ def find_prepared(
     Raises:
         ModelPrepareError: The source is missing or malformed.
     """
-    _check_quant(quant)
+    _check_quant(quant, builder)
     resolved = resolve_source(source, gguf_file)
     src_hash = source_hash(resolved, Path(cache_dir))
-    key, _ = _cache_key(src_hash, quant)
-    folder = Path(cache_dir) / f"{resolved.name}-{quant}-{key[:12]}"
+    key, _ = _cache_key(src_hash, quant, builder)
+    label = _label(quant, builder)
+    folder = Path(cache_dir) / f"{resolved.name}-{label}-{key[:12]}"
     if read_manifest(folder) is not None:
         return folder
     try:
-        pointer = json.loads(_pointer_path(Path(cache_dir), resolved, quant).read_text("utf-8"))
+        pointer = json.loads(_pointer_path(Path(cache_dir), resolved, label).read_text("utf-8"))
     except (OSError, ValueError):
         return None
     candidate = Path(cache_dir) / str(pointer.get("folder", ""))
@@ -132,10 +147,10 @@ def find_prepared(
     return None
 
 
-def _write_pointer(cache_dir: Path, source: ModelSource, quant: str, folder: Path) -> None:
-    """Point ``<name>-<quant>-latest.json`` at ``folder``, atomically."""
-    path = _pointer_path(cache_dir, source, quant)
-    data = {"folder": folder.name, "source": str(source.path), "quant": quant}
+def _write_pointer(cache_dir: Path, source: ModelSource, label: str, folder: Path) -> None:
+    """Point ``<name>-<label>-latest.json`` at ``folder``, atomically."""
+    path = _pointer_path(cache_dir, source, label)
+    data = {"folder": folder.name, "source": str(source.path), "quant": label}
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     tmp.replace(path)
@@ -158,6 +173,7 @@ def prepare_model(
     gguf_file: str | None = None,
     disk_factor: float = DISK_FACTOR,
     progress: bool = True,
+    builder: str = "optimum",
 ) -> Path:
     """Export ``source`` to ONNX and quantize it into the cache, unless done already.
 
@@ -170,6 +186,8 @@ def prepare_model(
         gguf_file: The GGUF file name when ``source`` is its folder.
         disk_factor: Free disk required, as a multiple of the fp32 weights.
         progress: Whether to show a progress bar on stderr.
+        builder: ``optimum`` (Optimum export, then the quantizer) or ``genai``
+            (onnxruntime-genai's model builder: int4 or fp32, for its runtime).
 
     Returns:
         The prepared folder (see the module docstring for its layout).
@@ -179,26 +197,33 @@ def prepare_model(
             architecture Optimum cannot export, too little disk, or a failed
             export; the message is one line.
     """
-    _check_quant(quant)
+    _check_quant(quant, builder)
     cache_dir = Path(cache_dir)
     resolved = resolve_source(source, gguf_file)
     cache_dir.mkdir(parents=True, exist_ok=True)
     src_hash = source_hash(resolved, cache_dir)
-    key, versions = _cache_key(src_hash, quant)
-    final = cache_dir / f"{resolved.name}-{quant}-{key[:12]}"
+    key, versions = _cache_key(src_hash, quant, builder)
+    label = _label(quant, builder)
+    final = cache_dir / f"{resolved.name}-{label}-{key[:12]}"
     if read_manifest(final) is not None:
-        _LOGGER.info("The %s model in %s is up to date; skipping.", quant, final)
-        _write_pointer(cache_dir, resolved, quant, final)
+        _LOGGER.info("The %s model in %s is up to date; skipping.", label, final)
+        _write_pointer(cache_dir, resolved, label, final)
         return final
     model_type = read_model_type(resolved)
     check_supported(model_type)
     _check_disk(cache_dir, int(fp32_bytes(resolved) * disk_factor))
     base: dict[str, Any] = {"source": str(resolved.path), "source_hash": src_hash}
-    base["quant"] = quant
+    base |= {"quant": quant, "builder": builder}
     base |= {"key": key, "versions": versions, "format_version": FORMAT_VERSION}
     work = Path(tempfile.mkdtemp(prefix=f".work-{final.name}-", dir=cache_dir))
     try:
-        _build(resolved, quant, work, base, progress)
+        if builder == "genai":
+            loaded = build_genai(resolved, quant, work, progress)
+            extra = {"quantization": genai_settings(quant), "untied": False}
+            manifest = _manifest(loaded, work / "out", base | extra)
+            (work / "out" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), "utf-8")
+        else:
+            _build(resolved, quant, work, base, progress)
         if read_manifest(final) is None:
             shutil.rmtree(final, ignore_errors=True)
             (work / "out").rename(final)
@@ -209,8 +234,8 @@ def prepare_model(
         raise ModelPrepareError(f"cannot prepare {resolved.path} ({quant}): {message}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _write_pointer(cache_dir, resolved, quant, final)
-    _LOGGER.info("The %s model is ready in %s.", quant, final)
+    _write_pointer(cache_dir, resolved, label, final)
+    _LOGGER.info("The %s model is ready in %s.", label, final)
     return final
 
 

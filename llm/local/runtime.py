@@ -27,6 +27,7 @@ from bot.lifecycle import Service
 from llm.local.chat_template import PromptCodec, StopMatcher
 from llm.local.engine import MANIFEST, DecoderSession, _read_json
 from llm.local.gate import RequestGate
+from llm.local.genai import GenaiDecoder, is_genai_folder
 from llm.local.sampling import choose_token, log_softmax_at
 from llm.types import Completion, GenerationSettings, TokenInfo
 
@@ -92,7 +93,7 @@ class LocalModel(Service):
 
     def __init__(
         self,
-        decoder: DecoderSession,
+        decoder: DecoderSession | GenaiDecoder,
         codec: PromptCodec,
         eos_token_ids: frozenset[int],
         *,
@@ -136,7 +137,11 @@ class LocalModel(Service):
         threads = threads or default_threads()
         started = time.perf_counter()
         codec = PromptCodec.from_folder(folder)
-        decoder = DecoderSession.load(folder, threads)
+        decoder: DecoderSession | GenaiDecoder
+        if is_genai_folder(folder):
+            decoder = GenaiDecoder.load(folder, threads)
+        else:
+            decoder = DecoderSession.load(folder, threads)
         eos = _eos_ids(folder, codec)
         if not eos:
             raise LLMError(f"{folder} names no end-of-sequence token.")

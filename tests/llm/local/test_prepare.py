@@ -18,102 +18,17 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
+from transformers import Phi3ForCausalLM
 
 from bot.errors import ModelPrepareError
 from llm.local.export import load_ort_causal_lm
 from llm.local.prepare import MANIFEST_FILE, find_prepared, prepare_model
+from tests.llm.local.tiny_phi import CHAT_TEMPLATE, HEAD_DIM, REPO_ROOT, VOCAB, random_ids
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 pytestmark = pytest.mark.timeout(900)
-
-VOCAB = 200064
-HEADS, KV_HEADS, HIDDEN = 24, 8, 192
-HEAD_DIM = HIDDEN // HEADS
-ROTARY_HALF = int(HEAD_DIM * 0.75) // 2
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
-SENTENCES = [
-    "Where is my order? It shipped on Monday.",
-    "I want to return the blue shoes I bought last week.",
-    "Can I change the delivery address of my parcel?",
-    "The capital of France is Paris.",
-]
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _phi3_config() -> Phi3Config:
-    return Phi3Config(
-        vocab_size=VOCAB,
-        hidden_size=HIDDEN,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=HEADS,
-        num_key_value_heads=KV_HEADS,
-        partial_rotary_factor=0.75,
-        max_position_embeddings=131072,
-        original_max_position_embeddings=4096,
-        rope_scaling={
-            "type": "longrope",
-            "short_factor": [1.0 + 0.1 * i for i in range(ROTARY_HALF)],
-            "long_factor": [2.0 + 0.5 * i for i in range(ROTARY_HALF)],
-        },
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    )
-
-
-def _save_tokenizer(folder: Path) -> None:
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    specials = ["<unk>", "<s>", "<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"]
-    tokenizer.train_from_iterator(SENTENCES, trainers.BpeTrainer(special_tokens=specials))
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token="<s>",
-        eos_token="<|endoftext|>",
-        unk_token="<unk>",
-        pad_token="<unk>",
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    fast.save_pretrained(folder)
-
-
-@pytest.fixture(scope="session")
-def phi3_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("phi4-mini-tiny")
-    torch.manual_seed(0)
-    model = Phi3ForCausalLM(_phi3_config()).eval()
-    # A trained model is confident at most positions; a random one picks among
-    # 200k near-equal logits wherever its random layers outweigh the token's
-    # embedding, and 4-bit noise flips a coin there: 86-88 % agreement with
-    # every RTN/HQQ variant tried at the default init. Longer, equal-norm
-    # embedding rows give most positions a clear winner, as training does.
-    with torch.no_grad():
-        embed = model.model.embed_tokens.weight
-        norms = embed.norm(dim=1, keepdim=True).clamp_min(1e-6)
-        embed.mul_(1.5 * norms.mean() / norms)
-    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
-    model.save_pretrained(folder)
-    _save_tokenizer(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def reference(phi3_checkpoint: Path) -> Phi3ForCausalLM:
-    return Phi3ForCausalLM.from_pretrained(phi3_checkpoint, dtype=torch.float32).eval()
-
-
-@pytest.fixture(scope="session")
-def llm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("llm-cache")
 
 
 @pytest.fixture(scope="session")
@@ -131,11 +46,6 @@ def prepared(phi3_checkpoint: Path, llm_cache: Path) -> Callable[[str], Path]:
     return get
 
 
-def _random_ids(length: int, seed: int) -> torch.Tensor:
-    rng = np.random.default_rng(seed)
-    return torch.from_numpy(rng.integers(3, VOCAB, size=(1, length), dtype=np.int64))
-
-
 def _ort_logits(folder: Path, ids: torch.Tensor) -> torch.Tensor:
     model = load_ort_causal_lm(folder)
     out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
@@ -145,7 +55,7 @@ def _ort_logits(folder: Path, ids: torch.Tensor) -> torch.Tensor:
 def test_fp32_logits_match_pytorch_with_kv_cache(
     prepared: Callable[[str], Path], reference: Phi3ForCausalLM
 ) -> None:
-    ids = _random_ids(24, seed=1)
+    ids = random_ids(24, seed=1)
     with torch.no_grad():
         expected = reference(input_ids=ids).logits
     model = load_ort_causal_lm(prepared("fp32"))
@@ -170,7 +80,7 @@ def test_optimum_kv_heads_bug_still_needs_the_workaround(prepared: Callable[[str
     from optimum.onnxruntime import ORTModelForCausalLM
 
     model = ORTModelForCausalLM.from_pretrained(prepared("fp32"), file_name="model.onnx")
-    ids = _random_ids(4, seed=3)
+    ids = random_ids(4, seed=3)
     with pytest.raises(
         InvalidArgument, match=r"(?s)past_key_values\.\d+\.key.*Got: 24 Expected: 8"
     ):
@@ -181,7 +91,7 @@ def test_optimum_kv_heads_bug_still_needs_the_workaround(prepared: Callable[[str
 def test_quantized_greedy_agrees_with_pytorch(
     quant: str, prepared: Callable[[str], Path], reference: Phi3ForCausalLM
 ) -> None:
-    ids = _random_ids(100, seed=2)
+    ids = random_ids(100, seed=2)
     with torch.no_grad():
         expected = reference(input_ids=ids).logits.argmax(-1)
     actual = _ort_logits(prepared(quant), ids).argmax(-1)
