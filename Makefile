@@ -6,9 +6,9 @@ MODELS := var/models
 DEPS   := requirements.txt requirements-nodeps.txt setup.cfg pyproject.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck pytest models rasa-sdk-venv system-packages clean
+.PHONY: setup run test lint typecheck pytest models rasa-sdk-venv genai-venv system-packages clean
 
-setup: $(STAMP) models rasa-sdk-venv
+setup: $(STAMP) genai-venv models rasa-sdk-venv
 
 $(STAMP): $(DEPS)
 	@echo "==> Creating $(VENV) and installing packages"
@@ -25,6 +25,10 @@ models: $(STAMP)
 
 rasa-sdk-venv:
 	@bash scripts/setup-rasa-sdk-venv.sh
+
+# onnxruntime-genai's model builder needs transformers 5, so it gets its own venv.
+genai-venv:
+	@bash scripts/setup-bench-peers.sh genai
 
 # Chromium and Dovecot, which the browser and IMAP tests drive (not needed to run).
 system-packages:
@@ -46,4 +50,4 @@ pytest: setup system-packages
 test: setup lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .venv-rasa-sdk var .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-rasa-sdk .venv-genai var .mypy_cache .ruff_cache

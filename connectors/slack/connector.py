@@ -1,0 +1,259 @@
+"""The Slack connector: lifecycle, the payload chain and sending replies.
+
+Inbound payloads (over HTTP or Socket Mode) run through
+``IgnoreBots → handle``; ``handle`` stores the message with ``ctx.submit``
+and returns, so Slack is acknowledged within its 3 s and before the turn runs.
+Replies come back through :meth:`SlackConnector.send`, which posts them in
+the thread of the message they answer (found in the store, so a reply left
+pending by a crash still finds its thread after a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.errors import ChannelError, DeliveryError, StorageError
+from bot.lifecycle import Service
+from connectors.slack.api import SlackApi
+from connectors.slack.ignore import BotIdentity, IgnoreBots
+from connectors.slack.pipeline import Ack, chain
+from connectors.slack.socket_mode import SocketModeTransport
+from connectors.slack.translate import (
+    CHANNEL,
+    action_to_inbound,
+    chosen_update,
+    escape,
+    event_to_inbound,
+    render,
+    thread_of_key,
+)
+from connectors.slack.webhook import events_app
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from bot.channels import ConnectorContext
+    from bot.messages import InboundMessage, OutboundMessage
+    from connectors.slack.config import SlackConfig
+    from connectors.slack.pipeline import Payload
+
+_LOGGER = logging.getLogger(__name__)
+IDENTIFY_MAX_DELAY_S = 60.0
+
+
+def _secret(value: Any) -> str:
+    return str(value.get_secret_value()) if value is not None else ""
+
+
+class SlackConnector(Service):
+    """Slack over the Events API (HTTP) or Socket Mode.
+
+    Args:
+        config: The validated ``connectors.slack`` section.
+        ctx: What the server hands every connector.
+    """
+
+    name = CHANNEL
+    prefix = "/webhooks/slack/"
+
+    def __init__(self, config: SlackConfig, ctx: ConnectorContext) -> None:
+        self.config = config
+        self._ctx = ctx
+        self.identity = BotIdentity()
+        self._api = SlackApi(_secret(config.bot_token), config.api_url, config.request_timeout_s)
+        self._pipeline = chain([IgnoreBots(self.identity)], self.handle)
+        self._socket: SocketModeTransport | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the Web API client, learn the bot's ids, and connect in socket mode.
+
+        Raises:
+            ChannelError: Slack refused a token.
+        """
+        try:
+            await self._api.start()
+            await self._identify()
+            if self.config.mode == "socket":
+                self._socket = SocketModeTransport(
+                    _secret(self.config.app_token), self._api.client, self._pipeline
+                )
+                await self._socket.start()
+        except BaseException:
+            await self.stop()
+            raise
+        _LOGGER.info("Slack connector started in %s mode.", self.config.mode)
+
+    async def stop(self) -> None:
+        """Close the socket, cancel owned tasks and close the client."""
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            await socket.stop()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._api.stop()
+
+    def sub_app(self) -> web.Application:
+        """The Events API routes in events mode; none in socket mode."""
+        if self.config.mode != "events":
+            return web.Application()
+        return events_app(self._pipeline, _secret(self.config.signing_secret))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("Task %s failed.", task.get_name(), exc_info=task.exception())
+
+    async def _identify(self) -> bool:
+        """Ask ``auth.test`` who the bot is; retry later in the background if Slack is down.
+
+        Raises:
+            ChannelError: Slack refused the bot token.
+        """
+        try:
+            data = await self._api.call("auth.test")
+        except DeliveryError as exc:
+            if exc.permanent:
+                raise ChannelError(f"connectors.slack.bot_token: {exc}") from exc
+            _LOGGER.warning("Cannot ask Slack who the bot is yet: %s; retrying.", exc)
+            self._spawn(self._identify_later(), "slack-auth-test")
+            return False
+        self.identity.user_id = data.get("user_id")
+        self.identity.bot_id = data.get("bot_id")
+        _LOGGER.info("Slack bot is %s in team %s.", data.get("user_id"), data.get("team_id"))
+        return True
+
+    async def _identify_later(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                if await self._identify():
+                    return
+            except ChannelError:
+                _LOGGER.exception("Slack refused the bot token.")
+                return
+            delay = min(delay * 2, IDENTIFY_MAX_DELAY_S)
+
+    # -- inbound -----------------------------------------------------------
+
+    async def handle(self, payload: Payload) -> Ack:
+        """Store what a payload says for the bot, then acknowledge it.
+
+        The end of the chain, after the middleware. The turn runs later; a
+        payload stored before (a retry) is acknowledged without running again.
+        """
+        kind = payload.get("type")
+        if kind == "url_verification":
+            return Ack(body={"challenge": str(payload.get("challenge", ""))})
+        if kind == "event_callback":
+            inbound = event_to_inbound(payload, self.config.conversation, self.identity.user_id)
+        elif kind == "block_actions":
+            inbound = action_to_inbound(payload, self.config.conversation)
+        else:
+            return Ack(note=f"ignored: payload type {kind}")
+        if inbound is None:
+            return Ack(note="ignored: nothing for the bot")
+        try:
+            await self._submit(inbound)
+        except StorageError as exc:
+            _LOGGER.warning("Slack message not stored; Slack will retry it: %s", exc)
+            return Ack(status=503, note="storage is unavailable; retry later")
+        if kind == "block_actions":
+            self._spawn(self._show_choice(payload), f"slack-choice:{inbound.message_id}")
+        return Ack()
+
+    async def _submit(self, inbound: InboundMessage) -> None:
+        received = await self._ctx.submit(inbound)
+        if not received.created:
+            _LOGGER.info(
+                "Slack message %s was stored before; not answering again.", inbound.message_id
+            )
+
+    async def _show_choice(self, payload: Payload) -> None:
+        """Replace the clicked buttons by the choice, so they cannot be clicked twice."""
+        update = chosen_update(payload)
+        if update is None:
+            return
+        try:
+            await self._api.call("chat.update", **update)
+        except DeliveryError as exc:
+            _LOGGER.warning("Cannot show the choice on the Slack message: %s", exc)
+
+    # -- outbound ----------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> None:
+        """Post a reply in the thread it belongs to, under the agent's name if an agent wrote it.
+
+        Raises:
+            DeliveryError: Slack refused or could not be reached (see
+                :mod:`connectors.slack.api`), or no thread is known.
+        """
+        channel, thread_ts = await self._target(message)
+        body = render(message)
+        body.update(self._agent_fields(message, body["text"]))
+        await self._api.call("chat.postMessage", channel=channel, thread_ts=thread_ts, **body)
+
+    def _agent_fields(self, message: OutboundMessage, text: str) -> dict[str, Any]:
+        """How an agent's reply shows who wrote it: a username and icon, or a prefix."""
+        agent = message.metadata.get("agent")
+        if not isinstance(agent, dict) or not agent.get("name"):
+            return {}
+        name = str(agent["name"])
+        if self.config.agent_name_style == "prefix":
+            return {"text": f"{escape(name)}: {text}"}
+        icon = agent.get("icon_url") or agent.get("avatar_url")
+        if isinstance(icon, str) and icon:
+            return {"username": name, "icon_url": icon}
+        return {
+            "username": name,
+            "icon_emoji": agent.get("icon_emoji") or self.config.agent_icon_emoji,
+        }
+
+    async def _target(self, message: OutboundMessage) -> tuple[str, str | None]:
+        """The Slack channel and thread a reply goes to.
+
+        The thread of the message it answers; for a message no turn produced
+        (an agent's), the thread of the customer's latest message.
+        """
+        try:
+            source = await self._source(message)
+        except StorageError as exc:
+            raise DeliveryError(f"cannot read where the reply goes: {exc}") from exc
+        if source is not None:
+            return str(source["channel"]), source.get("thread_ts")
+        thread = thread_of_key(message.conversation_id)
+        if self.config.conversation == "per_thread" and thread is not None:
+            return thread
+        raise DeliveryError(
+            f"no Slack channel is known for conversation {message.conversation_id}", permanent=True
+        )
+
+    async def _source(self, message: OutboundMessage) -> dict[str, Any] | None:
+        """The metadata of the inbound message that tells where ``message`` goes."""
+        message_id = message.metadata.get("message_id")
+        if message_id is None:
+            return None
+        store = self._ctx.store
+        stored = await store.message(int(message_id))
+        if stored.in_reply_to is not None:
+            meta = (await store.message(stored.in_reply_to)).metadata
+            if isinstance(meta.get("channel"), str):
+                return meta
+        for earlier in reversed(await store.transcript(stored.conversation_id)):
+            if earlier.direction == "in" and isinstance(earlier.metadata.get("channel"), str):
+                return earlier.metadata
+        return None
