@@ -50,24 +50,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _write_config(folder: Path, bot: Path, url: str, models: Path) -> Path:
+def _write_config(
+    folder: Path, bot: Path, url: str, models: Path, extra: dict[str, Any] | None = None
+) -> Path:
     config = folder / "helpline.yml"
     settings = {
         "bot": {"path": str(bot.resolve())},
         "storage": {"url": url},
         "models": {"cache_dir": str(models.resolve())},
         "logging": {"level": "WARNING"},
+        **(extra or {}),
     }
     config.write_text(json.dumps(settings))
     return config
 
 
 @contextlib.asynccontextmanager
-async def serve(bot: Path, url: str, models: Path) -> AsyncIterator[str]:
-    """Run ``helpline run`` in a child process with its own config."""
+async def serve(
+    bot: Path, url: str, models: Path, extra: dict[str, Any] | None = None
+) -> AsyncIterator[str]:
+    """Run ``helpline run`` in a child process with its own config (plus ``extra`` sections)."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
-        config = _write_config(Path(tmp), bot, url, models)
+        config = _write_config(Path(tmp), bot, url, models, extra)
         cmd = [sys.executable, "-m", "bot", "--config", str(config), "run", "--port", str(port)]
         proc = subprocess.Popen(cmd)  # noqa: ASYNC220 - a long-lived child, not awaited
         base = f"http://127.0.0.1:{port}"
@@ -279,6 +284,7 @@ def register(subparsers: Any) -> None:
             raise
     else:
         llm_bench.register(sub)
+    importlib.import_module("bot.bench_widget").register(sub)
 
 
 def _run(args: argparse.Namespace) -> int:
