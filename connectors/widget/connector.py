@@ -36,6 +36,17 @@ _ASSETS = {
 }
 
 
+DEMO_PATH = "/widget/demo"
+DEMO_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Helpline widget demo</title></head>
+<body><h1>Northwind Goods</h1><p>The chat bubble in the corner is the Helpline widget.</p>
+<script src="/widget.js" data-title="Northwind Goods" data-greeting="Hi! How can I help?"></script>
+</body></html>
+"""
+
+
 class _Asset:
     """A static file served from memory with an ETag."""
 
@@ -76,11 +87,16 @@ class WidgetConnector:
         _LOGGER.debug("Widget reply %s is stored and pushed.", message.metadata.get("message_id"))
 
     def mount(self, app: web.Application) -> None:
-        """Add ``/widget.js``, ``/widget.css`` and ``/widget/ws`` at the root of ``app``."""
+        """Add ``/widget.js``, ``/widget.css``, ``/widget/ws`` and ``/widget/demo`` to ``app``."""
         for path, (name, content_type) in _ASSETS.items():
             app.router.add_get(path, _Asset(name, content_type))
         app.router.add_get(SOCKET_PATH, self.socket)
+        app.router.add_get(DEMO_PATH, self.demo)
         app.on_shutdown.append(self._on_shutdown)
+
+    async def demo(self, request: web.Request) -> web.Response:
+        """A page that embeds the widget, so ``make run`` has something to open."""
+        return web.Response(text=DEMO_PAGE, content_type="text/html")
 
     async def _on_shutdown(self, app: web.Application) -> None:
         await self.close_sockets()

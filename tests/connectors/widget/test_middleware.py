@@ -235,6 +235,12 @@ async def test_script_and_styles_are_served_with_etags(
     assert "innerHTML" not in script.split("*/", 1)[1]
 
 
+async def test_demo_page_embeds_the_widget(client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/widget/demo")
+    assert resp.status == 200
+    assert '<script src="/widget.js"' in await resp.text()
+
+
 async def test_default_origins_and_shutdown_closing_sockets(
     client: TestClient[Any, Any], no_blocking: None
 ) -> None:
