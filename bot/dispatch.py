@@ -206,6 +206,11 @@ class Dispatcher(Service):
             try:
                 await channel.send(message)
             except DeliveryError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # asyncio.wait_for in client libraries (3.11) can turn a
+                    # cancellation into a connection error; stop all the same.
+                    raise asyncio.CancelledError from exc
                 if exc.permanent:
                     metrics.DELIVERIES.labels(message.channel, "failed").inc()
                     _LOGGER.error("Reply %d cannot be delivered: %s", message_id, exc)

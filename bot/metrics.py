@@ -73,3 +73,9 @@ OUTBOX_PENDING = Gauge(
     ["channel"],
     registry=REGISTRY,
 )
+INBOUND_IGNORED = Counter(
+    "helpline_inbound_ignored_total",
+    "Inbound messages not answered on purpose (loops, auto-replies, rate limits), by reason.",
+    ["channel", "reason"],
+    registry=REGISTRY,
+)
