@@ -98,20 +98,10 @@ class DialogueManager:
             delivered: The caller hands the replies over itself (a
                 synchronous channel such as REST), so store them delivered.
         """
-        metrics.MESSAGES.labels(message.channel, "in").inc()
         # The lock is taken before the message is stored, so the state read with
         # it is still current when the turn starts.
         async with self._locks.hold((message.channel, message.conversation_id)):
-            received = await self.store.receive(
-                message.channel,
-                message.conversation_id,
-                message.sender,
-                message.message_id,
-                message.text,
-                dict(message.metadata),
-            )
-            if not received.created:
-                metrics.DUPLICATES.labels(message.channel).inc()
+            received = await self.accept(message)
             conv, context = received.conversation, received.context
             if context.status == "pending":
                 return await self._turn(

@@ -117,6 +117,7 @@ async def test_transient_failures_are_retried(dispatcher: Dispatcher, store: Sto
     dispatcher.register(channel)
     await dispatcher.submit(msg("/check_order", "m1"))
     await wait_for(channel, 1)
+    await dispatcher.drain()  # the delivered mark follows send()
     assert channel.attempts == 3
     assert len(channel.sent) == 1
     assert await store.undelivered("test") == []
