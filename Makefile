@@ -19,9 +19,9 @@ $(STAMP): $(DEPS)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
-models: $(STAMP)
+models: $(STAMP) genai-venv
 	@$(BIN)/helpline nlu prepare --cache $(MODELS)
-	@$(BIN)/helpline model prepare --quant int8 --cache $(MODELS)/llm
+	@$(BIN)/helpline model prepare --quant int4 --builder genai --cache $(MODELS)/llm
 
 rasa-sdk-venv:
 	@bash scripts/setup-rasa-sdk-venv.sh

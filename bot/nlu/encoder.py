@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.errors import NLUError
-from bot.toolchain import cpu_quantization_arch, package_version, quiet_third_party
+from bot.toolchain import cpu_quantization_arch, int8_options, package_version, quiet_third_party
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,6 +74,7 @@ def _expected_manifest(source: Path) -> dict[str, Any]:
         "source_sha256": _hash_folder(source),
         "quantization": cpu_quantization_arch(),
         "per_channel": PER_CHANNEL,
+        **int8_options(cpu_quantization_arch()),
         "versions": {name: package_version(name) for name in _VERSIONED},
     }
 
@@ -116,7 +117,7 @@ def _export_and_quantize(source: Path, out: Path, arch: str) -> None:
         with quiet_third_party():
             quantizer = ORTQuantizer.from_pretrained(tmp)
             factory = getattr(AutoQuantizationConfig, arch)
-            config = factory(is_static=False, per_channel=PER_CHANNEL)
+            config = factory(is_static=False, per_channel=PER_CHANNEL, **int8_options(arch))
             quantizer.quantize(save_dir=out, quantization_config=config)
     shutil.copy2(source / TOKENIZER_FILE, out / TOKENIZER_FILE)
 

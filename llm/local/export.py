@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.toolchain import quiet_third_party
+from bot.toolchain import int8_options, quiet_third_party
 
 if TYPE_CHECKING:
     pass
@@ -143,7 +143,8 @@ def quantize_int8(export_dir: Path, out: Path, arch: str) -> dict[str, Any]:
 
     with quiet_third_party():
         quantizer = ORTQuantizer.from_pretrained(export_dir, file_name=MODEL_FILE)
-        config = getattr(AutoQuantizationConfig, arch)(is_static=False, per_channel=True)
+        factory = getattr(AutoQuantizationConfig, arch)
+        config = factory(is_static=False, per_channel=True, **int8_options(arch))
         quantizer.quantize(
             quantization_config=config,
             save_dir=out,

@@ -33,7 +33,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bot.errors import ModelPrepareError
-from bot.toolchain import cpu_quantization_arch, package_version
+from bot.toolchain import cpu_quantization_arch, int8_options, package_version
 from llm.local.export import MODEL_FILE, int4_settings
 from llm.local.prepare_genai import build_genai, genai_settings
 from llm.local.source import (
@@ -63,7 +63,8 @@ def _quant_settings(quant: str, builder: str = "optimum") -> dict[str, Any]:
     if builder == "genai":
         return genai_settings(quant)
     if quant == "int8":
-        return {"method": "optimum ORTQuantizer dynamic", "arch": cpu_quantization_arch()}
+        arch = cpu_quantization_arch()
+        return {"method": "optimum ORTQuantizer dynamic", "arch": arch, **int8_options(arch)}
     if quant == "int4":
         return int4_settings()
     return {"method": "none"}

@@ -13,7 +13,6 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from llm.local.export import load_ort_causal_lm
 from llm.local.prepare import MANIFEST_FILE, find_prepared, prepare_model
 
 pytestmark = pytest.mark.timeout(900)
@@ -40,16 +39,19 @@ def test_embedded_default_prepares_with_chat_template(smollm2_int8: Path) -> Non
     assert find_prepared(None, "int8", CACHE) == smollm2_int8
 
 
-def test_embedded_default_answers(smollm2_int8: Path) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_int8)
-    messages = [{"role": "user", "content": "What is the capital of France?"}]
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    inputs = tokenizer(prompt, return_tensors="pt")
-    model = load_ort_causal_lm(smollm2_int8)
-    with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-    assert "Paris" in answer
+async def test_embedded_default_answers() -> None:
+    """The default engine (genai int4, prepared by ``make setup``) knows a plain fact."""
+    from llm.local.runtime import LocalModel
+    from llm.types import ChatMessage, GenerationSettings
+
+    folder = prepare_model(None, quant="int4", cache_dir=CACHE, builder="genai", progress=False)
+    model = LocalModel.load(folder, threads=2)
+    try:
+        question = [ChatMessage("user", "What is the capital of France?")]
+        completion = await model.complete(question, GenerationSettings(max_new_tokens=12))
+    finally:
+        await model.stop()
+    assert "Paris" in completion.text
 
 
 KB_TEXT = (
