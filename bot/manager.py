@@ -22,6 +22,7 @@ from bot.dialogue.nlu import Intent, ParseResult
 from bot.dialogue.state import DialogueState
 from bot.logs import bind_conversation, unbind_conversation
 from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.storage.console_store import ConsoleStore
 from bot.storage.records import TurnRecord
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 _PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w-]*)(?P<entities>\{.*\})?$", re.DOTALL)
 HISTORY_EVENTS = 100
+#: The reply to a customer's satisfaction score (a ``/csat{"score": N}`` button).
+CSAT_THANKS = "Thank you for your feedback!"
 
 
 def parse_payload(text: str) -> ParseResult | None:
@@ -53,6 +56,17 @@ def parse_payload(text: str) -> ParseResult | None:
         entities = tuple(Entity(str(k), str(v), extractor="payload") for k, v in data.items())
     intent = Intent(match.group("intent"), 1.0)
     return ParseResult(text, intent, (intent,), entities)
+
+
+def csat_score(text: str) -> int | None:
+    """Read a ``/csat{"score": N}`` payload (N from 1 to 5), else ``None``."""
+    parsed = parse_payload(text)
+    if parsed is None or parsed.intent is None or parsed.intent.name != "csat":
+        return None
+    values = [e.value for e in parsed.entities if e.entity == "score"]
+    if len(values) != 1 or values[0] not in {"1", "2", "3", "4", "5"}:
+        return None
+    return int(values[0])
 
 
 class _Locks:
@@ -83,6 +97,7 @@ class DialogueManager:
         self.engine = engine
         self.nlu = nlu
         self.store = store
+        self.console = ConsoleStore(store)
         self._locks = _Locks()
 
     async def handle(
@@ -170,6 +185,9 @@ class DialogueManager:
         token = bind_conversation(f"{conv.channel}:{conv.external_id}")
         started = time.perf_counter()
         try:
+            answered = await self._csat_answer(conv, inbound_id, context, text, delivered)
+            if answered is not None:
+                return answered
             if context.mode == "human":
                 await self._record_human(conv, inbound_id, context, text, started)
                 return []
@@ -179,7 +197,8 @@ class DialogueManager:
             record = self._record(conv, inbound_id, result, latency_ms, delivered)
             ids = await self.store.commit_turn(record)
             if result.handoff_reason is not None:
-                await self.store.set_mode(conv.id, "human")
+                # Human mode and the console's inbox row, in one transaction.
+                await self.console.hand_off(conv.id, result.handoff_reason)
                 metrics.HANDOFFS.labels(result.handoff_reason).inc()
             metrics.TURNS.labels(result.route).inc()
             metrics.TURN_LATENCY.labels(result.route).observe(latency_ms / 1000)
@@ -218,6 +237,36 @@ class DialogueManager:
         result = await self.nlu.parse(text)
         metrics.NLU_LATENCY.observe(time.perf_counter() - started)
         return result
+
+    async def _csat_answer(
+        self,
+        conv: ConversationRow,
+        inbound_id: int,
+        context: TurnContext,
+        text: str,
+        delivered: bool,
+    ) -> list[OutboundMessage] | None:
+        """Record a CSAT score the console asked for and thank the customer.
+
+        Returns ``None`` when ``text`` is not such an answer, so the turn runs.
+        """
+        score = csat_score(text)
+        if score is None or not await self.console.record_csat(conv.id, score):
+            return None
+        metrics.CONSOLE_CSAT.labels(str(score)).inc()
+        meta: dict[str, Any] = {"csat": score}
+        reply = {"text": CSAT_THANKS, "buttons": [], "metadata": meta}
+        record = TurnRecord(
+            conversation_id=conv.id,
+            inbound_id=inbound_id,
+            state=context.state or self.engine.new_state().to_dict(),
+            events=[UserUttered(text).to_dict()],
+            replies=[reply],
+            route="human",
+            delivered=delivered,
+        )
+        ids = await self.store.commit_turn(record)
+        return [self._outbound(conv, ids[0], CSAT_THANKS, [], meta)]
 
     async def _record_human(
         self,

@@ -79,3 +79,21 @@ INBOUND_IGNORED = Counter(
     ["channel", "reason"],
     registry=REGISTRY,
 )
+CONSOLE_FIRST_REPLY = Histogram(
+    "helpline_console_first_reply_seconds",
+    "Time from a handoff to the first human reply in the agent console.",
+    buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 14400, 86400),
+    registry=REGISTRY,
+)
+CONSOLE_RESOLUTION = Histogram(
+    "helpline_console_resolution_seconds",
+    "Time from a handoff to its resolution in the agent console.",
+    buckets=(60, 300, 600, 1800, 3600, 14400, 86400, 259200),
+    registry=REGISTRY,
+)
+CONSOLE_CSAT = Counter(
+    "helpline_console_csat_total",
+    "Customer satisfaction answers after a human conversation, by score (1-5).",
+    ["score"],
+    registry=REGISTRY,
+)

@@ -26,9 +26,10 @@ BUILTIN: dict[str, str] = {
     "widget": "connectors.widget",
     "slack": "connectors.slack",
     "email": "connectors.email",
+    "console": "connectors.console",
 }
 #: Connectors that run without a ``connectors.<name>`` section in the config.
-ENABLED_BY_DEFAULT = frozenset({"rest", "widget"})
+ENABLED_BY_DEFAULT = frozenset({"rest", "widget", "console"})
 
 
 def available() -> list[str]:

@@ -216,3 +216,111 @@ class LLMUsage(Base):
         ForeignKey("conversations.id"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The agent console (issue 5): agents, their sessions, the human inbox.
+
+
+class Agent(Base):
+    """A person who answers handed-off conversations in the console."""
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        UniqueConstraint("email"),
+        CheckConstraint("role IN ('agent', 'admin')", name="role"),
+        CheckConstraint("presence IN ('online', 'away')", name="presence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    presence: Mapped[str] = mapped_column(String(16), default="away")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentSession(Base):
+    """A console login; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "agent_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginFailure(Base):
+    """A failed console login, counted for throttling across replicas."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), index=True)
+    ip: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboxRow(Base):
+    """A conversation handed to people: its queue position, owner and outcome."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (CheckConstraint("status IN ('open', 'resolved')", name="status"),)
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    handoff_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    handoff_at: Mapped[datetime] = mapped_column(default=utcnow)
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id"), nullable=True, index=True
+    )
+    claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_human_reply_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    csat: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    csat_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    notified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Note(Base):
+    """An agent's private note on a conversation; never sent to the customer."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CannedResponse(Base):
+    """A reusable answer; ``{slot}`` placeholders are filled per conversation."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("shortcut"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """One agent action (login, claim, reply, admin change...)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id"), nullable=True
+    )
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
