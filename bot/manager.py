@@ -299,8 +299,13 @@ class DialogueManager:
     ) -> TurnRecord:
         top = result.events[0] if result.events else None
         intent = top.intent if isinstance(top, UserUttered) else None
+        scores = _scores(result)
         replies = [
-            {"text": r.text, "buttons": list(r.buttons), "metadata": {"response": r.response}}
+            {
+                "text": r.text,
+                "buttons": list(r.buttons),
+                "metadata": dict[str, Any](response=r.response, **scores),
+            }
             for r in result.replies
         ]
         return TurnRecord(
@@ -329,6 +334,18 @@ class DialogueManager:
         choices = tuple(Button(b["title"], b.get("payload", b["title"])) for b in buttons)
         meta = {**metadata, "message_id": message_id}
         return OutboundMessage(conv.channel, conv.external_id, text, choices, meta)
+
+
+def _scores(result: TurnResult) -> dict[str, Any]:
+    """The local and cloud confidence of an open-ended turn, for the agent console."""
+    answer = result.answer
+    if answer is None:
+        return {}
+    pairs = (
+        ("local_confidence", answer.local_confidence),
+        ("cloud_confidence", answer.cloud_confidence),
+    )
+    return {key: round(value, 4) for key, value in pairs if value is not None}
 
 
 def _answer_fields(result: TurnResult) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.dialogue.answer import TOKEN_SINK, Answer
@@ -132,8 +133,9 @@ class LLMAnswerer:
         )
         local, best, reason = await self._try_local(prompt)
         if local is not None:
-            return local
-        return await self._try_cloud(prompt, reason, best)
+            return replace(local, local_confidence=local.confidence)
+        answer = await self._try_cloud(prompt, reason, best)
+        return replace(answer, local_confidence=best if reason == "low_confidence" else None)
 
     async def _try_local(self, prompt: Prompt) -> tuple[Answer | None, float, str]:
         """Return the local answer when confident, else its confidence and why not."""
@@ -180,8 +182,10 @@ class LLMAnswerer:
                 confidence,
                 self._settings.cloud_threshold,
             )
-            return self._handoff("cloud_unsure", max(best, confidence), completion)
-        return self._grounded("cloud", completion, prompt, confidence)
+            unsure = self._handoff("cloud_unsure", max(best, confidence), completion)
+            return replace(unsure, cloud_confidence=confidence)
+        answer = self._grounded("cloud", completion, prompt, confidence)
+        return replace(answer, cloud_confidence=confidence)
 
     def _confidence(self, completion: Completion, prompt: Prompt) -> float:
         return score(

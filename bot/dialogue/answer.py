@@ -33,6 +33,8 @@ class Answer:
         tokens_in: Prompt tokens of the model call(s).
         tokens_out: Generated tokens of the model call(s).
         cost_usd: What the model call(s) cost.
+        local_confidence: The local model's score, when it answered (even if escalated).
+        cloud_confidence: The cloud's score, when it answered (even if handed off).
     """
 
     text: str
@@ -44,6 +46,8 @@ class Answer:
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+    local_confidence: float | None = None
+    cloud_confidence: float | None = None
 
 
 class Answerer(Protocol):

@@ -125,6 +125,9 @@ async def test_low_local_confidence_escalates_to_the_cloud() -> None:
     assert answer.provider == "openai"
     assert answer.cost_usd == pytest.approx(0.0021)
     assert answer.confidence >= LLMSettings().cloud_threshold
+    assert answer.cloud_confidence == answer.confidence
+    assert answer.local_confidence is not None
+    assert answer.local_confidence < answer.confidence  # both kept for the console
     assert cloud.calls[0][0] == local.calls[0][0]  # the same prompt
 
 
