@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from connectors.widget.translate import (
     Hello,
     Peer,
     Ping,
+    Typing,
     check_text,
     event_frame,
     parse_frame,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from connectors.widget.translate import Frame, FrameMiddleware
 
 _LOGGER = logging.getLogger(__name__)
+TYPING_INTERVAL_S = 1.0
 
 
 class WidgetSession:
@@ -75,6 +78,7 @@ class WidgetSession:
         self.peer = Peer("", ip)
         self._sent: set[int] = set()
         self._lock = asyncio.Lock()
+        self._typed_at = -TYPING_INTERVAL_S
 
     async def run(self) -> None:
         """Wait for the hello, then serve the socket until it closes."""
@@ -167,8 +171,19 @@ class WidgetSession:
                 await self._on_message(frame)
             elif isinstance(frame, Ping):
                 await self._send({"type": "pong", "nonce": frame.nonce})
+            elif isinstance(frame, Typing):
+                self._typing()
             else:
                 await self._error(FrameError("unexpected", "the session is already open"))
+
+    def _typing(self) -> None:
+        """Tell the agent console the customer is typing (at most once a second)."""
+        now = time.monotonic()
+        if now - self._typed_at < TYPING_INTERVAL_S or not self.peer.visitor:
+            return
+        self._typed_at = now
+        topic = conversation_topic(CHANNEL, self.peer.visitor)
+        self.ctx.bus.publish(topic, {"type": "typing", "who": "customer"})
 
     async def _on_message(self, message: ClientMessage) -> None:
         try:

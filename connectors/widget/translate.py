@@ -9,6 +9,7 @@ Client frames (JSON text):
   is the label of the quick reply whose payload is ``text``); answered by
   ``{"type": "ack", "client_id", "id", "duplicate"}`` once it is stored.
 - ``{"type": "ping", "nonce"?}``: answered by ``pong``.
+- ``{"type": "typing"}``: the customer is typing; published for the agent console.
 
 Server frames: ``hello``, ``synced``, ``ack``, ``message`` (``id``,
 ``direction``, ``text``, ``buttons``, ``at``, ``client_id``/``title`` of an
@@ -94,6 +95,11 @@ class Ping:
 
 
 @dataclass(frozen=True)
+class Typing:
+    """The customer is typing (the widget sends it at most every few seconds)."""
+
+
+@dataclass(frozen=True)
 class Peer:
     """The visitor behind a socket."""
 
@@ -102,7 +108,7 @@ class Peer:
     identity: Identity = ANONYMOUS
 
 
-Frame = Hello | ClientMessage | Ping
+Frame = Hello | ClientMessage | Ping | Typing
 #: Passes a message on to the next middleware, and at the end to ``submit``.
 Next = Callable[[], Awaitable[None]]
 
@@ -156,6 +162,7 @@ _PARSERS: dict[object, Callable[[dict[str, Any]], Frame]] = {
     "hello": _hello,
     "message": _message,
     "ping": _ping,
+    "typing": lambda data: Typing(),
 }
 
 
@@ -253,6 +260,12 @@ def stored_frame(stored: StoredMessage) -> dict[str, Any]:
     )
 
 
+def _name(event: dict[str, Any]) -> dict[str, str]:
+    """The agent's name of a typing event, when it has one."""
+    name = event.get("name")
+    return {"name": name} if isinstance(name, str) else {}
+
+
 def event_frame(event: dict[str, Any]) -> dict[str, Any] | None:
     """The frame of a bus event of the conversation, or ``None`` to skip it."""
     kind = event.get("type")
@@ -268,7 +281,9 @@ def event_frame(event: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "token" and isinstance(event.get("text"), str):
         return {"type": "token", "text": event["text"]}
     if kind == "typing":
-        return {"type": "typing", "who": str(event.get("who", "bot"))}
+        who = str(event.get("who", "bot"))
+        # The customer's own typing is for the agent console, not echoed back.
+        return None if who == "customer" else {"type": "typing", "who": who, **_name(event)}
     if kind == "status" and isinstance(event.get("status"), str):
         frame = {"type": "status", "status": event["status"]}
         if isinstance(event.get("text"), str):

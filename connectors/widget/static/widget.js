@@ -321,6 +321,13 @@
   var attempt = 0;
   var retryTimer = null;
 
+  var typedAt = 0;
+  function sendTyping() {
+    var now = Date.now();
+    if (now - typedAt < 3000) return;
+    if (sendFrame({ type: "typing" })) typedAt = now;
+  }
+
   function sendFrame(frame) {
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(JSON.stringify(frame));
@@ -454,6 +461,9 @@
     else close();
   });
   closeButton.addEventListener("click", close);
+  input.addEventListener("input", function () {
+    if (input.value.trim()) sendTyping();
+  });
   panel.addEventListener("keydown", function (event) {
     if (event.key === "Escape") close();
   });

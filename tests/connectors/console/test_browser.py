@@ -181,6 +181,10 @@ async def test_widget_round_trip(browser: Browser, desk: Desk) -> None:
     await expect(customer.locator(".hl-author").last).to_have_text(AGENT_NAME)
     await agent.locator("#composer-text").type("One mo")
     await expect(customer.locator(".hl-typing")).to_be_visible()
+    # typing frames go at most every 3 s: type slowly enough to send one
+    await customer.locator(".hl-input").type("Thanks", delay=700)  # and the other way round
+    await expect(agent.locator("#customer-typing")).to_be_visible()
+    await customer.locator(".hl-input").fill("")
 
     # (5) a note, then a reply; the customer gets the reply and never the note
     await add_note(agent, "Customer seems upset; offer a voucher.")

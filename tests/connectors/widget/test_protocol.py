@@ -203,6 +203,28 @@ async def test_bus_events_are_forwarded(
     ]
 
 
+async def test_customer_typing_reaches_the_bus_but_is_not_echoed(
+    client: TestClient[Any, Any], connect: Callable[..., Any]
+) -> None:
+    sock = await connect()
+    await sock.hello()
+    topic = conversation_topic("widget", sock.visitor)
+    bus = runtime(client).bus
+    with bus.subscribe(topic) as events:
+        await sock.ws.send_json({"type": "typing"})
+        await sock.ws.send_json({"type": "typing"})  # within a second: dropped
+        await sock.ws.send_json({"type": "ping", "nonce": 1})
+        await sock.next(lambda f: f["type"] == "pong")
+        first = await events.get()
+        bus.publish(topic, {"type": "typing", "who": "agent", "name": "Ana"})
+        second = await events.get()
+    assert (first["type"], first["who"]) == ("typing", "customer")
+    assert second["who"] == "agent"  # only one customer event was published
+    await sock.next(lambda f: f["type"] == "typing")
+    typing = [f for f in sock.frames if f["type"] == "typing"]
+    assert typing == [{"type": "typing", "who": "agent", "name": "Ana"}]
+
+
 async def test_origin_outside_the_allow_list_gets_403(
     client: TestClient[Any, Any], connect: Callable[..., Any]
 ) -> None:
