@@ -71,7 +71,15 @@ def summary_json(row: Json, now: datetime | None = None) -> Json:
         "last_message": last,
         "wait_s": (now - row["handoff_at"]).total_seconds() if waiting else None,
         "csat": row.get("csat"),
+        "subject": _subject(row["customer_metadata"]),
     }
+
+
+def _subject(metadata: Json | None) -> str | None:
+    """The email subject of the latest inbound message, for email conversations."""
+    mail = (metadata or {}).get("email")
+    subject = mail.get("subject") if isinstance(mail, dict) else None
+    return subject if isinstance(subject, str) and subject else None
 
 
 def message_json(message: StoredMessage, turn: Json | None = None) -> Json:

@@ -207,6 +207,7 @@
     if (summary.assignee) mid.appendChild(el("span", "assignee", "→ " + summary.assignee.name));
     if (summary.status === "resolved") mid.appendChild(el("span", "resolved-tag", "resolved"));
     item.appendChild(mid);
+    if (summary.subject) item.appendChild(el("div", "item-subject", summary.subject));
 
     var last = summary.last_message;
     if (last) {
@@ -345,6 +346,7 @@
       reason.dataset.reason = c.handoff_reason;
       meta.appendChild(reason);
     }
+    if (c.subject) meta.appendChild(el("span", "subject", c.subject));
     if (c.assignee) meta.appendChild(el("span", "assignee", "Assigned to " + c.assignee.name));
     if (c.status === "resolved") meta.appendChild(el("span", "resolved-tag", "resolved"));
 

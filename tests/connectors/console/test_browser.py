@@ -294,7 +294,9 @@ async def test_email_round_trip(browser: Browser, mail_desk: MailDesk) -> None:
 
     item = agent.locator("#list .item[data-channel='email']")
     await expect(item.locator(".item-name")).to_have_text(name)  # the From name, as text
+    await expect(item.locator(".item-subject")).to_have_text(XSS[0])  # the subject, as text
     await item.click()
+    await expect(agent.locator("#thread-meta .subject")).to_have_text(XSS[0])
     await expect(agent.locator("#details")).to_contain_text(customer)
     await claim_and_reply(agent, "Hello Carol, Ana here.")
     answer = await eventually(
