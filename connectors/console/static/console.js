@@ -756,6 +756,49 @@
 
   function loadStats() {
     api("GET", "/stats").then(renderStats).catch(fail);
+    loadTeam();
+  }
+
+  /* ------------------------------------------------------- agents (admin) */
+  function renderTeam(agents) {
+    var body = $("agents").querySelector("tbody");
+    clear(body);
+    agents.forEach(function (a) {
+      var row = el("tr");
+      row.dataset.agent = String(a.id);
+      row.append(el("td", null, a.name), el("td", null, a.email), el("td", null, a.role),
+        el("td", null, a.disabled ? "disabled" : a.presence));
+      var cell = el("td");
+      if (a.id !== state.me.id) {
+        var toggle = el("button", "agent-toggle", a.disabled ? "Enable" : "Disable");
+        toggle.type = "button";
+        toggle.addEventListener("click", function () {
+          api("PATCH", "/agents/" + a.id, { disabled: !a.disabled }).then(loadTeam).catch(fail);
+        });
+        cell.appendChild(toggle);
+      }
+      row.appendChild(cell);
+      body.appendChild(row);
+    });
+  }
+
+  function loadTeam() {
+    api("GET", "/agents").then(function (data) { renderTeam(data.agents || []); }).catch(fail);
+  }
+
+  function addAgent(event) {
+    event.preventDefault();
+    var body = {
+      name: $("agent-name").value.trim(),
+      email: $("agent-email").value.trim(),
+      role: $("agent-role").value,
+      password: $("agent-password").value,
+    };
+    $("agent-error").textContent = "";
+    api("POST", "/agents", body).then(function () {
+      $("agent-form").reset();
+      loadTeam();
+    }).catch(function (error) { $("agent-error").textContent = error.message; });
   }
 
   function showSection(section) {
@@ -976,6 +1019,7 @@
     $("nav-inbox").addEventListener("click", function () { showSection("inbox"); });
     $("nav-admin").addEventListener("click", function () { showSection("admin"); });
     $("stats-refresh").addEventListener("click", loadStats);
+    $("agent-form").addEventListener("submit", addAgent);
     $("help-toggle").addEventListener("click", function () { $("help").hidden = !$("help").hidden; });
     $("notify-enable").addEventListener("click", function () {
       Notification.requestPermission().then(notificationsWanted);

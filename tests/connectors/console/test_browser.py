@@ -278,6 +278,15 @@ async def test_admin_stats(browser: Browser, desk: Desk) -> None:
     await agent.locator("#nav-admin").click()
     await expect(agent.locator("#stats .card")).not_to_have_count(0)
     await expect(agent.locator("#stats")).to_contain_text("Containment")
+    # admins manage the team from here
+    await agent.locator("#agent-name").fill("Bo <b>Agent</b>")
+    await agent.locator("#agent-email").fill("bo@example.com")
+    await agent.locator("#agent-password").fill("a long enough password")
+    await agent.locator("#agent-form button[type=submit]").click()
+    row = agent.locator("#agents tr", has_text="bo@example.com")
+    await expect(row.locator("td").first).to_have_text("Bo <b>Agent</b>")  # as text
+    await row.locator(".agent-toggle").click()
+    await expect(row).to_contain_text("disabled")
     await agent.screenshot(path=ARTIFACTS / "admin-stats.png")
     await agent.keyboard.press("Escape")
     await expect(agent.locator("#inbox")).to_be_visible()
