@@ -26,6 +26,7 @@ from bot.dialogue.answer import TOKEN_SINK
 from bot.errors import ConfigError, DeliveryError, StorageError
 from bot.lifecycle import Service
 from bot.messages import Button, OutboundMessage
+from bot.tasks import OwnedTasks
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -67,7 +68,7 @@ class Dispatcher(Service):
         self._max_attempts = max_attempts
         self._channels: dict[str, Channel] = {}
         self._manager: DialogueManager | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks()
         self._inflight: set[int] = set()
 
     def register(self, channel: Channel) -> None:
@@ -98,27 +99,15 @@ class Dispatcher(Service):
 
     async def stop(self) -> None:
         """Cancel running turns and deliveries; what is stored is resumed next start."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop()
 
     async def drain(self) -> None:
         """Wait until every running turn and delivery has finished (graceful stop)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.drain()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in a task the dispatcher owns (cancelled and awaited on stop)."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.error("Task %s failed.", task.get_name(), exc_info=task.exception())
+        return self._tasks.spawn(coro, name)
 
     async def submit(self, message: InboundMessage) -> Received:
         """Store ``message``, then run its turn and deliver the replies in the background.

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.bus import ALL
 from bot.storage.console_store import ConsoleStore
+from bot.tasks import OwnedTasks
 from connectors.console import api_admin, api_inbox, auth
 from connectors.console.availability import Notices, SlackNotifier
 from connectors.console.live import Relay, Sockets
@@ -59,7 +60,7 @@ class ConsoleConnector:
         self.slack = SlackNotifier(config)
         self.notices = Notices(self.state)
         self.sockets = Sockets()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks()
 
     async def start(self) -> None:
         """Start the bus relay, the queue notices and the Slack client."""
@@ -75,17 +76,12 @@ class ConsoleConnector:
             await relay.run(events)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        self._tasks.add(asyncio.create_task(coro, name=name))
+        self._tasks.spawn(coro, name)
 
     async def stop(self) -> None:
         """Close the sockets, cancel and await the tasks, close the Slack client."""
         await self.sockets.close()
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        for result in await asyncio.gather(*tasks, return_exceptions=True):
-            if isinstance(result, Exception):
-                _LOGGER.error("A console task failed.", exc_info=result)
+        await self._tasks.stop()
         await self.slack.stop()
 
     async def send(self, message: OutboundMessage) -> None:

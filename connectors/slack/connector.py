@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.errors import ChannelError, DeliveryError, StorageError
 from bot.lifecycle import Service
+from bot.tasks import OwnedTasks
 from connectors.slack.api import SlackApi
 from connectors.slack.ignore import BotIdentity, IgnoreBots
 from connectors.slack.pipeline import Ack, chain
@@ -67,7 +68,7 @@ class SlackConnector(Service):
         self._api = SlackApi(_secret(config.bot_token), config.api_url, config.request_timeout_s)
         self._pipeline = chain([IgnoreBots(self.identity)], self.handle)
         self._socket: SocketModeTransport | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -95,10 +96,7 @@ class SlackConnector(Service):
         socket, self._socket = self._socket, None
         if socket is not None:
             await socket.stop()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop()
         await self._api.stop()
 
     def sub_app(self) -> web.Application:
@@ -108,14 +106,7 @@ class SlackConnector(Service):
         return events_app(self._pipeline, _secret(self.config.signing_secret))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.error("Task %s failed.", task.get_name(), exc_info=task.exception())
+        self._tasks.spawn(coro, name)
 
     async def _identify(self) -> bool:
         """Ask ``auth.test`` who the bot is; retry later in the background if Slack is down.

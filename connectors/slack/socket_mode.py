@@ -21,6 +21,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.errors import ChannelError
+from bot.tasks import OwnedTasks
 from connectors.slack.api import AUTH_ERRORS, error_code
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class SocketModeTransport:
         self._handle = handle
         self._ping_interval_s = ping_interval_s
         self._client: SocketModeClient | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks()
 
     async def start(self) -> None:
         """Get a WebSocket URL, then connect in the background.
@@ -92,10 +93,7 @@ class SocketModeTransport:
 
     async def stop(self) -> None:
         """Cancel the envelopes in flight and close the connection."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop()
         client, self._client = self._client, None
         if client is None:
             return
@@ -109,14 +107,7 @@ class SocketModeTransport:
         await asyncio.gather(*(f for f in futures if f is not None), return_exceptions=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.error("Task %s failed.", task.get_name(), exc_info=task.exception())
+        self._tasks.spawn(coro, name)
 
     async def _on_request(
         self, client: AsyncBaseSocketModeClient, request: SocketModeRequest

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from bot.config import load_config
 from bot.runtime import NoNLU, Runtime
@@ -38,8 +37,8 @@ from tests.connectors.email.conftest import (
 )
 from tests.connectors.slack.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.connectors.slack.helpers import signed
-from tests.connectors.widget.support import PROJECT
-from tests.connectors.widget.test_browser import CHROMIUM_ARGS, _serve, _shop_page
+from tests.connectors.widget.support import PROJECT, chromium
+from tests.connectors.widget.test_browser import _serve, _shop_page
 
 ARTIFACTS = Path(__file__).parents[3] / "var" / "test-artifacts" / "console"
 AGENT_EMAIL, AGENT_NAME, AGENT_PASSWORD = "ana@helpline.test", "Ana", "correct horse battery"
@@ -141,13 +140,8 @@ async def desk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Desk]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
+    async with chromium(ARTIFACTS) as launched:
+        yield launched
 
 
 @dataclass

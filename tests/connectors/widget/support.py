@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from playwright.async_api import Browser, async_playwright
 
 from bot.config import Config, load_config
 
@@ -79,3 +82,27 @@ class WidgetSocket:
         return [
             f for f in self.frames if f["type"] == "message" and direction in (None, f["direction"])
         ]
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextlib.asynccontextmanager
+async def chromium(artifacts: Path) -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright; screenshots go to ``artifacts``."""
+    await asyncio.to_thread(artifacts.mkdir, parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -20,27 +20,19 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bot.bus import conversation_topic
 from bot.runtime import NoNLU, Runtime
 from bot.server import create_app
 from connectors.widget.config import DAYS
-from tests.connectors.widget.support import write_config
+from tests.connectors.widget.support import chromium, write_config
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
     pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed"),
 ]
 ARTIFACTS = Path(__file__).parents[3] / "var" / "test-artifacts" / "widget"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ASK = "What is your order number?"
 CONFIRM = "Shall I go ahead with HL-12345?"
 DONE = "Order HL-12345 is shipped."
@@ -182,13 +174,8 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
+    async with chromium(ARTIFACTS) as launched:
+        yield launched
 
 
 @pytest_asyncio.fixture(loop_scope="module")
