@@ -65,7 +65,7 @@ class ConsoleConnector:
     async def start(self) -> None:
         """Start the bus relay, the queue notices and the Slack client."""
         await self.slack.start()
-        relay = Relay(self.state, self.slack.notify)
+        relay = Relay(self.state, self.slack.notify, lambda: len(self.sockets) > 0)
         # Subscribe before returning, so no event after start is missed.
         events = self.ctx.bus.subscribe(ALL)
         self._spawn(self._relay(relay, events), "console-relay")

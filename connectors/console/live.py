@@ -37,9 +37,16 @@ class Relay:
     Args:
         state: The console state.
         on_handoff: Called with the summary of each new handoff.
+        watching: Whether any console is open; without one only handoffs are relayed.
     """
 
-    def __init__(self, state: ConsoleState, on_handoff: Callable[[Json], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        state: ConsoleState,
+        on_handoff: Callable[[Json], Awaitable[None]],
+        watching: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._watching = watching
         self.state = state
         self._on_handoff = on_handoff
 
@@ -57,8 +64,11 @@ class Relay:
         """Relay one bus event."""
         kind = event.get("type")
         if kind == "message" and isinstance(event.get("id"), int):
-            await self._message(int(event["id"]))
-        elif kind == "typing" and event.get("who") in ("customer", "agent"):
+            # With no console open, only new handoffs need work (the Slack alert):
+            # the relay's reads must not slow every turn down.
+            if self._watching() or _is_handoff(event):
+                await self._message(int(event["id"]))
+        elif kind == "typing" and event.get("who") in ("customer", "agent") and self._watching():
             await self._typing(event)
 
     async def _message(self, message_id: int) -> None:
@@ -91,6 +101,13 @@ class Relay:
         self.state.publish(frame)
 
 
+def _is_handoff(event: Json) -> bool:
+    """Whether a bus message event is the bot's handoff reply."""
+    metadata = event.get("metadata")
+    response = metadata.get("response") if isinstance(metadata, dict) else None
+    return event.get("direction") == "out" and response == HANDOFF_RESPONSE
+
+
 def same_origin(request: web.Request) -> bool:
     """Whether the request's ``Origin`` is this server's own origin."""
     scheme = "https" if is_https(request) else "http"
@@ -102,6 +119,9 @@ class Sockets:
 
     def __init__(self) -> None:
         self._open: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+    def __len__(self) -> int:
+        return len(self._open)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """``GET /ws``: the session cookie is checked by the middleware; Origin here."""
