@@ -119,8 +119,19 @@ class Dispatcher(Service):
             StorageError: It could not be stored; the connector must not ack it.
         """
         received = await self.manager.accept(message)
-        if received.created:
-            self.publish_message(await self.store.message(received.inbound_id))
+        if received.created:  # published from what was stored, without reading it back
+            self.bus.publish(
+                conversation_topic(message.channel, message.conversation_id),
+                {
+                    "type": "message",
+                    "direction": "in",
+                    "id": received.inbound_id,
+                    "text": message.text,
+                    "buttons": [],
+                    "metadata": dict(message.metadata),
+                    "at": datetime.now(UTC).isoformat(),
+                },
+            )
         if received.context.status == "pending":
             self.spawn(self.run_turn(received), f"turn:{received.inbound_id}")
         return received
@@ -223,21 +234,6 @@ class Dispatcher(Service):
         metrics.DELIVERIES.labels(message.channel, "failed").inc()
         _LOGGER.error("Reply %d is still undelivered; the next sweep retries it.", message_id)
         return False
-
-    def publish_message(self, stored: StoredMessage) -> None:
-        """Publish a stored message (either direction) on its conversation's topic."""
-        self.bus.publish(
-            conversation_topic(stored.channel, stored.conversation_external_id),
-            {
-                "type": "message",
-                "direction": stored.direction,
-                "id": stored.id,
-                "text": stored.text,
-                "buttons": stored.buttons,
-                "metadata": stored.metadata,
-                "at": stored.created_at.isoformat(),
-            },
-        )
 
 
 def _jitter(delay: float) -> float:
