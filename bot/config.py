@@ -39,6 +39,7 @@ __all__ = [
     "LoggingSettings",
     "ModelsSettings",
     "NLUSettings",
+    "RasaNLUSettings",
     "ServerSettings",
     "StorageSettings",
     "load_config",
@@ -87,12 +88,30 @@ class ModelsSettings(_Section):
     cache_dir: Path = Path("var/models")
 
 
+class RasaNLUSettings(_Section):
+    """The Rasa NLU backend (``nlu.backend: rasa``).
+
+    With ``url`` unset Helpline trains a model and runs ``rasa run`` itself
+    from ``venv`` (``make setup-rasa``); with ``url`` it uses that server
+    (e.g. the ``rasa/rasa:3.6.21-full`` image), which must already serve a
+    model trained by ``helpline rasa train``.
+    """
+
+    url: str | None = None
+    venv: Path | None = None
+    timeout_s: float = Field(default=1.0, gt=0)
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    epochs: int = Field(default=100, ge=1)
+    port: int = Field(default=0, ge=0, le=65535)
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+
+
 class NLUSettings(_Section):
-    """The NLU backend: the embedded one, or a Rasa server at ``rasa_url``."""
+    """The NLU backend: the embedded one, or Rasa Open Source (see :class:`RasaNLUSettings`)."""
 
     backend: Literal["embedded", "rasa"] = "embedded"
     threads: int = Field(default=1, ge=1)
-    rasa_url: str | None = None
+    rasa: RasaNLUSettings = Field(default_factory=RasaNLUSettings)
 
 
 class DialogueSettings(_Section):

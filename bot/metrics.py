@@ -97,3 +97,14 @@ CONSOLE_CSAT = Counter(
     ["score"],
     registry=REGISTRY,
 )
+NLU_FALLBACKS = Counter(
+    "helpline_nlu_fallbacks_total",
+    "Messages the embedded NLU parsed because the Rasa backend could not, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+RASA_RESTARTS = Counter(
+    "helpline_rasa_restarts_total",
+    "Times the Rasa NLU sidecar ended and was started again.",
+    registry=REGISTRY,
+)

@@ -45,7 +45,11 @@ class NoNLU:
 
 
 def build_nlu(project: Project, config: Config) -> NLU:
-    """Train (or load from cache) the embedded NLU for the project."""
+    """Return the configured NLU backend for the project.
+
+    The embedded NLU is trained (or loaded from cache) in every case: with
+    ``nlu.backend: rasa`` it parses whatever the Rasa server cannot.
+    """
     if not project.nlu_files:
         _LOGGER.warning("The bot has no NLU data; every message is out of scope.")
         return NoNLU()
@@ -53,12 +57,17 @@ def build_nlu(project: Project, config: Config) -> NLU:
     from bot.nlu.encoder import prepare_encoder
 
     encoder_dir = prepare_encoder(config.models.cache_dir / ENCODER_FOLDER)
-    return EmbeddedNLU.train(
+    embedded = EmbeddedNLU.train(
         project.nlu_files,
         encoder_dir,
         cache_dir=config.models.cache_dir / "nlu",
         intra_op_threads=config.nlu.threads,
     )
+    if config.nlu.backend != "rasa":
+        return embedded
+    from bot.nlu.rasa.factory import build_rasa_nlu
+
+    return build_rasa_nlu(project.nlu_files, config, embedded)
 
 
 class Runtime(Service):
@@ -115,6 +124,9 @@ class Runtime(Service):
             await self.seed_demo_data()
             await self.actions.start()
             nlu = self._nlu or build_nlu(project, self.config)
+            if self._nlu is None and isinstance(nlu, Service):
+                self._nlu = nlu
+                await nlu.start()
             settings = EngineSettings(
                 max_message_chars=self.config.server.max_message_chars,
                 action_timeout_s=self.config.dialogue.action_timeout_s,
@@ -155,8 +167,9 @@ class Runtime(Service):
         """Release everything that :meth:`start` opened."""
         await self.dispatcher.stop()
         nlu = self._manager.nlu if self._manager else self._nlu
-        close = getattr(nlu, "close", None)
-        if close is not None:
+        if isinstance(nlu, Service):
+            await nlu.stop()
+        elif (close := getattr(nlu, "close", None)) is not None:
             await asyncio.to_thread(close)  # joins the inference thread
         if self._llm is not None:
             await self._llm.close()
