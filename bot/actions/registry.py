@@ -28,15 +28,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
-import aiohttp
-
-from bot.actions.webhook import (
-    RASA_VERSION,
-    build_action_call,
-    call_action_server,
-    complete_domain,
-    parse_action_response,
-)
+from bot.actions.client import ActionServerClient
+from bot.actions.webhook import RASA_VERSION
 from bot.dialogue.actions import ActionContext, ActionResult
 from bot.errors import ActionError
 from bot.lifecycle import Service
@@ -152,9 +145,9 @@ class ActionRegistry(Service):
 
     Local actions run first. Any other name goes to the rasa-sdk action server
     at ``endpoint`` (for example ``http://127.0.0.1:5055/webhook``) when one is
-    configured. Remote calls share one aiohttp session, opened by
-    :meth:`start` and closed by :meth:`stop`; the registry is also an async
-    context manager.
+    configured, through an :class:`~bot.actions.client.ActionServerClient`
+    whose HTTP session :meth:`start` opens and :meth:`stop` closes; the
+    registry is also an async context manager.
 
     Args:
         deps: Services handed to in-process actions.
@@ -162,6 +155,10 @@ class ActionRegistry(Service):
         domain: The domain dict sent to the action server.
         timeout: Seconds an action may take, locally or remotely.
         rasa_version: The Rasa version announced to the action server.
+        send_domain: Send the domain with every remote call (``True``, what
+            every rasa-sdk version understands), or only when the server asks
+            with a 449 (``False``, for rasa-sdk 3.8 and later); see
+            :mod:`bot.actions.client`.
     """
 
     def __init__(
@@ -172,21 +169,39 @@ class ActionRegistry(Service):
         domain: Mapping[str, Any] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         rasa_version: str = RASA_VERSION,
+        send_domain: bool = True,
     ) -> None:
         if timeout <= 0:
             raise ActionError(f"action timeout must be positive, not {timeout!r}")
         self._deps = deps or ActionDeps()
-        self._endpoint = endpoint or None
-        self._domain = complete_domain(domain)
         self._timeout = timeout
-        self._rasa_version = rasa_version
         self._local: dict[str, LocalAction] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._remote = (
+            ActionServerClient(
+                endpoint,
+                domain=domain,
+                timeout=timeout,
+                rasa_version=rasa_version,
+                send_domain=send_domain,
+            )
+            if endpoint
+            else None
+        )
 
     @property
     def endpoint(self) -> str | None:
         """The action server's webhook URL, if any."""
-        return self._endpoint
+        return self._remote.url if self._remote is not None else None
+
+    @property
+    def sends_domain(self) -> bool:
+        """Whether remote calls carry the domain (see :mod:`bot.actions.client`)."""
+        return self._remote is not None and self._remote.wants_domain
+
+    def set_domain(self, domain: Mapping[str, Any] | None) -> None:
+        """Send ``domain`` to the action server from now on (``project.domain.to_rasa()``)."""
+        if self._remote is not None:
+            self._remote.set_domain(domain)
 
     @property
     def local_names(self) -> list[str]:
@@ -229,7 +244,7 @@ class ActionRegistry(Service):
 
     def has(self, name: str) -> bool:
         """Return whether ``name`` can run: it is local, or a server is set."""
-        return name in self._local or self._endpoint is not None
+        return name in self._local or self._remote is not None
 
     async def run(self, name: str, context: ActionContext) -> ActionResult:
         """Run action ``name``, in process when local, else on the action server.
@@ -240,9 +255,9 @@ class ActionRegistry(Service):
         fn = self._local.get(name)
         if fn is not None:
             return await self._run_local(name, fn, context)
-        if self._endpoint is None:
+        if self._remote is None:
             raise ActionError(f"no action named {name!r} and no action server configured")
-        return await self._run_remote(name, self._endpoint, context)
+        return await self._remote.run(name, context)
 
     async def _run_local(self, name: str, fn: LocalAction, context: ActionContext) -> ActionResult:
         """Run an in-process action under the timeout, translating its errors."""
@@ -260,22 +275,12 @@ class ActionRegistry(Service):
             raise ActionError(f"action {name!r} returned {type(result).__name__}, not ActionResult")
         return result
 
-    async def _run_remote(self, name: str, url: str, context: ActionContext) -> ActionResult:
-        """Run an action on the rasa-sdk action server at ``url``."""
-        if self._session is None:
-            raise ActionError(f"cannot run {name!r} remotely: the action registry is not started")
-        payload = build_action_call(name, context, self._domain, self._rasa_version)
-        _LOGGER.debug("Calling action %s on %s.", name, url)
-        body = await call_action_server(self._session, url, payload, self._timeout)
-        return parse_action_response(name, body)
-
     async def start(self) -> None:
         """Open the HTTP session for the action server; idempotent."""
-        if self._endpoint is not None and self._session is None:
-            self._session = aiohttp.ClientSession()
+        if self._remote is not None:
+            await self._remote.start()
 
     async def stop(self) -> None:
         """Close the HTTP session; idempotent."""
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        if self._remote is not None:
+            await self._remote.stop()

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.dialogue import builtins
+from bot.dialogue.actions import apply_result
 from bot.dialogue.commands import Command, decide
 from bot.dialogue.events import (
     ActionExecuted,
@@ -47,6 +48,7 @@ HistoryLoader = Callable[[], Awaitable[Sequence[dict[str, Any]]]]
 
 _LOGGER = logging.getLogger(__name__)
 MAX_STEPS_PER_TURN = 500
+MAX_FOLLOWUPS_PER_TURN = 10
 TOO_LONG = "rasa_internal_error_user_input_too_long"
 EMPTY = "rasa_internal_error_user_input_empty"
 ACTION_FAILED = "rasa_internal_error_default"
@@ -110,6 +112,7 @@ class Turn:
         self._history = history
         self.metadata = metadata
         self.result = TurnResult([], state)
+        self.followups = 0
         if parse.intent is not None and not parse.out_of_scope:
             self.result.confidence = parse.intent.confidence
 
@@ -330,7 +333,7 @@ class Turn:
             self.fail_to_internal_error(str(exc))
 
     async def run_custom(self, name: str) -> None:
-        """Run a custom action through the action runner and apply its result."""
+        """Run a custom action, apply its result, then run its follow-ups in the top frame."""
         runner = self.engine.actions
         if runner is None or not runner.has(name):
             raise ActionError(f"no action server knows '{name}'")
@@ -341,7 +344,11 @@ class Turn:
             )
         except TimeoutError as exc:
             raise ActionError(f"action '{name}' timed out") from exc
-        builtins.apply_result(self, result)
+        for followup in apply_result(self, result):
+            self.followups += 1
+            if self.followups > MAX_FOLLOWUPS_PER_TURN:
+                raise ActionError(f"over {MAX_FOLLOWUPS_PER_TURN} follow-up actions in a turn")
+            await self.run_action(self.state.top() or Frame(followup), followup)
 
     def finish(self, frame: Frame) -> None:
         """End the top frame at its END and resume what lies beneath."""

@@ -56,6 +56,28 @@ class ActionExecuted(Event):
 
 
 @dataclass(frozen=True)
+class FollowupAction(Event):
+    """An action asked for action ``name`` to run right after it (Rasa's ``followup``)."""
+
+    kind: ClassVar[str] = "followup"
+    name: str
+
+
+@dataclass(frozen=True)
+class Restarted(Event):
+    """The conversation was reset: every flow ended and every slot is initial again."""
+
+    kind: ClassVar[str] = "restart"
+
+
+@dataclass(frozen=True)
+class AllSlotsReset(Event):
+    """Every slot went back to its initial value (Rasa's ``reset_slots``)."""
+
+    kind: ClassVar[str] = "reset_slots"
+
+
+@dataclass(frozen=True)
 class FlowStarted(Event):
     """A flow or pattern was pushed on the dialogue stack."""
 
@@ -110,6 +132,9 @@ _KINDS: dict[str, type[Event]] = {
         BotUttered,
         SlotSet,
         ActionExecuted,
+        FollowupAction,
+        Restarted,
+        AllSlotsReset,
         FlowStarted,
         FlowCompleted,
         FlowCancelled,
