@@ -22,6 +22,7 @@ _VERB_MODULES = (
     "bot.cli_init",
     "bot.nlu.cli",
     "bot.e2e_run",
+    "bot.rasa_import.cli",
     "bot.bench",
     "llm.cli",
 )
