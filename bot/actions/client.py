@@ -124,15 +124,12 @@ class ActionServerClient(Service):
             ) from exc
         return parse_action_response(name, body)
 
-    async def _post(
-        self,
-        session: aiohttp.ClientSession,
-        name: str,
-        context: ActionContext,
-        include_domain: bool,
-        deadline: float,
-    ) -> tuple[int, str]:
-        """POST one action call; return the status and the body's text."""
+    def _encode(self, name: str, context: ActionContext, include_domain: bool) -> str:
+        """Return the JSON body of the call that runs ``name``.
+
+        Raises:
+            ActionError: The tracker holds a value that is not JSON.
+        """
         payload = build_action_call(
             name,
             context,
@@ -142,11 +139,22 @@ class ActionServerClient(Service):
             digest=self._digest,
         )
         try:
-            data = json.dumps(payload)
+            return json.dumps(payload)
         except (TypeError, ValueError) as exc:
             raise ActionError(
                 f"cannot send action {name!r}: the tracker is not JSON: {exc}"
             ) from exc
+
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        name: str,
+        context: ActionContext,
+        include_domain: bool,
+        deadline: float,
+    ) -> tuple[int, str]:
+        """POST one action call before ``deadline`` (loop time); return the status and body."""
+        data = self._encode(name, context, include_domain)
         remaining = deadline - asyncio.get_running_loop().time()
         _LOGGER.debug("Calling action %s on %s (domain sent: %s).", name, self.url, include_domain)
         try:
