@@ -6,7 +6,7 @@ MODELS := var/models
 DEPS   := requirements.txt requirements-nodeps.txt setup.cfg pyproject.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck pytest models rasa-sdk-venv genai-venv system-packages clean
+.PHONY: setup setup-rasa run test lint typecheck pytest models rasa-sdk-venv genai-venv system-packages clean
 
 setup: $(STAMP) genai-venv models rasa-sdk-venv
 
@@ -26,6 +26,11 @@ models: $(STAMP) genai-venv
 rasa-sdk-venv:
 	@bash scripts/setup-rasa-sdk-venv.sh
 
+# Rasa Open Source 3.6 (Python 3.10, TensorFlow; about 2.7 GB) for the Rasa NLU
+# backend and the rasa-sdk 3.6 action-server tests. Not needed by the embedded NLU.
+setup-rasa:
+	@bash scripts/setup-rasa-venv.sh
+
 # onnxruntime-genai's model builder needs transformers 5, so it gets its own venv.
 genai-venv:
 	@bash scripts/setup-bench-peers.sh genai
@@ -35,6 +40,7 @@ system-packages:
 	@bash scripts/setup-system-packages.sh
 
 run: setup
+	@if $(BIN)/helpline rasa wanted; then $(MAKE) --no-print-directory setup-rasa; fi
 	$(BIN)/helpline run
 
 lint: $(STAMP)
@@ -44,10 +50,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy bot connectors llm flows/actions.py
 
-pytest: setup system-packages
+pytest: setup setup-rasa system-packages
 	$(BIN)/pytest
 
 test: setup lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .venv-rasa-sdk .venv-genai var .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-rasa .venv-rasa-sdk .venv-genai var .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ _VERB_MODULES = (
     "bot.cli_agents",
     "bot.cli_init",
     "bot.nlu.cli",
+    "bot.nlu.rasa.cli",
     "bot.e2e_run",
     "bot.rasa_import.cli",
     "bot.bench",

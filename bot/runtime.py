@@ -113,7 +113,10 @@ class Runtime(Service):
         actions_file = root / "actions.py"
         if actions_file.exists() and not self.actions.local_names:
             self.actions.load_module(actions_file)
-        return load_project(root, self.actions.has)
+        project = load_project(root, self.actions.has)
+        # Action servers read the domain (slots, responses) from each call.
+        self.actions.set_domain(project.domain.to_rasa())
+        return project
 
     async def start(self) -> None:
         """Load the bot, open the store, train the NLU and recover lost turns."""

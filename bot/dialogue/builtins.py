@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.dialogue.actions import ActionContext, ActionResult
-from bot.dialogue.events import FlowCancelled, HandoffRequested, SlotSet
+from bot.dialogue.actions import ActionContext
+from bot.dialogue.events import FlowCancelled, HandoffRequested
 
 if TYPE_CHECKING:
     from bot.dialogue.engine import Turn
@@ -114,20 +114,3 @@ def action_context(turn: Turn, name: str, history: Sequence[dict[str, Any]]) -> 
         active_flow=user.flow_id if user else None,
         metadata=dict(turn.metadata),
     )
-
-
-def apply_result(turn: Turn, result: ActionResult) -> None:
-    """Apply a custom action's events and responses to the turn."""
-    frame = turn.state.top()
-    context = frame.context if frame else None
-    for event in result.events:
-        if isinstance(event, SlotSet):
-            turn.set_slot(event.name, event.value)
-        else:
-            turn.emit(event)
-    for response in result.responses:
-        name = response.get("response") or response.get("template")
-        if name and name in turn.project.domain.responses:
-            turn.utter(str(name), context)
-        elif response.get("text"):
-            turn.say(str(response["text"]), response.get("buttons") or ())

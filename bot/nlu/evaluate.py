@@ -8,15 +8,18 @@ threshold, or an out-of-scope example below it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.dialogue.nlu import ParseResult
 from bot.errors import NLUError
 from bot.nlu.data import load_nlu
 from bot.nlu.embedded import EmbeddedNLU
@@ -89,21 +92,68 @@ def tune_threshold(outcomes: Sequence[Outcome]) -> float:
     return float(winners[len(winners) // 2])
 
 
-def run_examples(nlu: EmbeddedNLU, paths: Sequence[Path], timed: bool = True) -> list[Outcome]:
-    """Parse every example of ``paths`` one by one, timing each parse."""
-    known = set(nlu.intents)
+#: Parses one text; the embedded NLU in-process, Rasa over HTTP.
+ParseFn = Callable[[str], Awaitable[ParseResult]]
+
+
+async def parse_examples(
+    parse: ParseFn, known: set[str], paths: Sequence[Path], timed: bool = True
+) -> list[Outcome]:
+    """Parse every example of ``paths`` one by one, timing each parse.
+
+    Examples whose intent is not in ``known`` count as out of scope.
+    """
     examples = load_nlu(paths).examples
     for example in examples[:_WARMUP]:
-        nlu.parse_sync(example.text)
+        await parse(example.text)
     outcomes = []
     for example in examples:
         start = time.perf_counter() if timed else 0.0
-        result = nlu.parse_sync(example.text)
+        result = await parse(example.text)
         millis = (time.perf_counter() - start) * 1000 if timed else 0.0
         gold = example.intent if example.intent in known else OUT_OF_SCOPE
         top = result.ranking[0].name if result.ranking else OUT_OF_SCOPE
         outcomes.append(Outcome(example.text, gold, top, 1.0 - result.oos_score, millis))
     return outcomes
+
+
+def run_examples(nlu: EmbeddedNLU, paths: Sequence[Path], timed: bool = True) -> list[Outcome]:
+    """Parse every example of ``paths`` with the embedded NLU on this thread."""
+
+    async def parse(text: str) -> ParseResult:
+        return nlu.parse_sync(text)
+
+    return asyncio.run(parse_examples(parse, set(nlu.intents), paths, timed))
+
+
+async def score(
+    parse: ParseFn,
+    known: set[str],
+    test: Sequence[Path],
+    *,
+    default_threshold: float,
+    tune: Sequence[Path] = (),
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Tune the threshold on ``tune`` (if any) and score ``test``.
+
+    Returns:
+        The metrics, and one prediction record per test example.
+    """
+    threshold, source = default_threshold, "default"
+    if tune:
+        tuned = await parse_examples(parse, known, tune, timed=False)
+        threshold, source = tune_threshold(tuned), "tuned"
+        _LOGGER.info("Tuned the threshold to %.4f.", threshold)
+    outcomes = await parse_examples(parse, known, test)
+    report = summarise(outcomes, threshold)
+    report["threshold_source"] = source
+    return report, predictions(outcomes, threshold)
+
+
+def write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write prediction records as JSON."""
+    text = json.dumps(rows, indent=1, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def summarise(outcomes: Sequence[Outcome], threshold: float) -> dict[str, Any]:
@@ -163,19 +213,19 @@ def evaluate(
     start = time.perf_counter()
     nlu = EmbeddedNLU.train(train, encoder_dir, intra_op_threads=intra_op_threads)
     train_seconds = time.perf_counter() - start
-    threshold, source = nlu.threshold, "default"
-    if tune:
-        threshold, source = tune_threshold(run_examples(nlu, tune, timed=False)), "tuned"
-        _LOGGER.info("Tuned the threshold to %.4f.", threshold)
-    outcomes = run_examples(nlu, test)
-    report = summarise(outcomes, threshold)
+
+    async def parse(text: str) -> ParseResult:
+        return nlu.parse_sync(text)
+
+    report, rows = asyncio.run(
+        score(parse, set(nlu.intents), test, default_threshold=nlu.threshold, tune=tune)
+    )
+    if predictions_path is not None:
+        write_predictions(predictions_path, rows)
     report.update(
-        threshold_source=source,
+        backend="embedded",
         n_intents=len(nlu.intents),
         n_train=len(nlu.classifier.labels),
         train_seconds=train_seconds,
     )
-    if predictions_path is not None:
-        text = json.dumps(predictions(outcomes, threshold), indent=1, ensure_ascii=False)
-        predictions_path.write_text(text + "\n", encoding="utf-8")
     return report
