@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import SourceError
 from bot.rasa_import.plan import FlowPlan, FormPlan, action_steps, flow_spec, unique_id
-from bot.rasa_import.rules import Activation
+from bot.rasa_import.rules import Activation, first_intents
 
 if TYPE_CHECKING:
     from bot.rasa_import.reader import Entry, RasaProject
@@ -22,21 +22,27 @@ if TYPE_CHECKING:
 
 
 def story_activations(stories: list[Block], forms: set[str]) -> dict[str, list[Activation]]:
-    """Find ``intent → [actions] → form`` turns in stories."""
+    """Find ``intent → [actions] → form → active_loop: form`` turns in stories.
+
+    Only where no form is active: a form action inside a form continues it.
+    """
     found: dict[str, list[Activation]] = {}
     for story in stories:
         steps = story.steps
+        active = None
         for index, step in enumerate(steps):
-            if step.kind != "action" or step.value not in forms:
+            if step.kind == "active_loop":
+                active = step.value
+            if step.kind != "action" or step.value not in forms or active is not None:
                 continue
             start = index
             while start > 0 and steps[start - 1].kind == "action":
                 start -= 1
-            if start > 0 and steps[start - 1].kind == "intent":
+            intents = first_intents(steps[start - 1]) if start > 0 else None
+            for intent in intents or []:
                 pre = tuple(str(s.value) for s in steps[start:index])
-                activation = Activation(str(steps[start - 1].value), pre, story.where)
+                activation = Activation(intent, pre, story.where)
                 found.setdefault(str(step.value), []).append(activation)
-                break
     return found
 
 

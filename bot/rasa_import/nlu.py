@@ -1,8 +1,10 @@
 """Converting NLU data: intents with examples, synonyms, regexes and lookup tables.
 
-Helpline's NLU extracts entities with regexes and lookup tables only, so an
-entity that Rasa learned from annotated examples gets a lookup table of its
-annotated values (synonyms then map them to their canonical value).
+Helpline's NLU extracts entities with regexes and lookup tables only (then
+maps synonyms to their canonical value), where Rasa's pipeline also learned
+them from annotated examples. So an entity without a regex gets a lookup table
+of its annotated values, and an existing lookup table also gets the annotated
+values and the synonyms of its values that it lacks.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ class NLUResult:
     examples: dict[str, list[str]] = field(default_factory=dict)
     roles: list[Where] = field(default_factory=list)
     annotated: dict[str, list[str]] = field(default_factory=dict)
-    extracted: set[str] = field(default_factory=set)
+    regexes: set[str] = field(default_factory=set)
+    lookups: dict[str, list[str]] = field(default_factory=dict)
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
-        """Return the ``nlu.yml`` mapping."""
-        return {"version": "3.1", "nlu": self.items}
+        """Return the ``nlu.yml`` mapping; lookup tables come last."""
+        lookups = [{"lookup": k, "examples": _block(v)} for k, v in self.lookups.items()]
+        return {"version": "3.1", "nlu": [*self.items, *lookups]}
 
 
 def _lines(item: dict[str, Any], path: str, place: Where) -> list[str]:
@@ -60,7 +65,10 @@ def _annotations(result: NLUResult, raw: str, path: str, place: Where, report: R
     except FlowError as exc:
         raise SourceError(exc.path, exc.line, exc.reason) from exc
     for entity in entities:
-        result.annotated.setdefault(entity.entity, []).append(text[entity.start : entity.end])
+        surface = text[entity.start : entity.end]
+        result.annotated.setdefault(entity.entity, []).append(surface)
+        if entity.value != surface:
+            result.synonyms.setdefault(entity.value.lower(), []).append(surface)
     if '"role"' in raw or '"group"' in raw:
         result.roles.append(place)
 
@@ -82,39 +90,54 @@ def _item(result: NLUResult, item: Any, path: str, report: Report) -> None:
         for raw in lines:
             _annotations(result, raw, path, place, report)
         result.examples.setdefault(name, []).extend(lines)
-    elif kind in ("regex", "lookup"):
-        result.extracted.add(name)
-    result.items.append({kind: name, "examples": _block(lines)})
+    elif kind == "regex":
+        result.regexes.add(name)
+    elif kind == "synonym":
+        result.synonyms.setdefault(name.lower(), []).extend(lines)
+    if kind == "lookup":
+        result.lookups.setdefault(name, []).extend(lines)
+    else:
+        result.items.append({kind: name, "examples": _block(lines)})
     if kind != "intent":
         report.add(kind, name, "converted", place, f"{len(lines)} line(s)")
 
 
-def _generated_lookups(result: NLUResult, entities: list[str], report: Report) -> None:
-    """Report roles; add lookup tables for entities learned from annotations only."""
-    if result.roles:
-        report.add(
-            "nlu",
-            "roles",
-            "unsupported",
-            result.roles[0],
-            f"{len(result.roles)} example(s) annotate entity roles or groups; they are dropped",
-        )
-    for entity in entities:
-        values = sorted(set(result.annotated.get(entity, [])), key=str.lower)
-        if entity in result.extracted or not values:
+def _unique(values: list[str]) -> list[str]:
+    """Return ``values`` without case-insensitive repeats, in order."""
+    seen: dict[str, str] = {}
+    for value in values:
+        seen.setdefault(value.lower(), value)
+    return list(seen.values())
+
+
+def _lookup_values(result: NLUResult, entity: str) -> list[str]:
+    """Return the given lookup values plus annotated values and their synonyms."""
+    values = _unique([*result.lookups.get(entity, []), *result.annotated.get(entity, [])])
+    for value in list(values):
+        values += result.synonyms.get(value.lower(), [])
+    return _unique(values)
+
+
+def _complete_lookups(result: NLUResult, entities: list[str], report: Report) -> None:
+    """Add or extend lookup tables so that Helpline extracts what Rasa learned."""
+    for entity in dict.fromkeys([*entities, *result.lookups]):
+        given = result.lookups.get(entity, [])
+        if entity in result.regexes and not given:
             continue
-        result.items.append({"lookup": entity, "examples": _block(values)})
-        result.extracted.add(entity)
-        report.add(
-            "lookup",
-            entity,
-            "note",
-            None,
-            f"generated from {len(values)} annotated value(s): Helpline extracts entities "
-            "with regexes and lookup tables only",
-        )
-    for entity in entities:
-        if entity not in result.extracted:
+        values = _lookup_values(result, entity)
+        added = len(values) - len(_unique(given))
+        if values:
+            result.lookups[entity] = values
+        if given and added:
+            reason = f"{added} value(s) added from annotated examples and synonyms"
+            report.add("lookup", entity, "note", None, reason)
+        elif values and not given:
+            reason = (
+                f"generated from {len(values)} annotated value(s): Helpline extracts "
+                "entities with regexes and lookup tables only"
+            )
+            report.add("lookup", entity, "note", None, reason)
+        elif not values and entity not in result.regexes:
             report.add(
                 "entity",
                 entity,
@@ -133,5 +156,13 @@ def convert_nlu(project: RasaProject, entities: list[str], report: Report) -> NL
     result = NLUResult()
     for path, item in project.items("nlu"):
         _item(result, item, path, report)
-    _generated_lookups(result, entities, report)
+    if result.roles:
+        report.add(
+            "nlu",
+            "roles",
+            "unsupported",
+            result.roles[0],
+            f"{len(result.roles)} example(s) annotate entity roles or groups; they are dropped",
+        )
+    _complete_lookups(result, entities, report)
     return result

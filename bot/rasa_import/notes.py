@@ -82,6 +82,11 @@ def _domain(project: RasaProject, report: Report) -> None:
             entry.where,
             "sessions do not expire; slots carry over for the whole conversation",
         )
+    for doc in project.data:
+        if doc.data.get("responses"):
+            place = where(doc.path, doc.data, "responses")
+            reason = "responses in training data (retrieval intents) are dropped"
+            report.add("nlu", "responses", "unsupported", place, reason)
     for name, meaning in _SPECIAL_INTENTS.items():
         if name in project.section("intents"):
             report.add("intent", name, "note", project.section("intents")[name].where, meaning)

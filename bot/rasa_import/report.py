@@ -54,8 +54,10 @@ class Report:
         where: Where | None = None,
         reason: str = "",
     ) -> None:
-        """Record one finding."""
-        self.findings.append(Finding(kind, name, status, str(where) if where else "", reason))
+        """Record one finding; the same finding twice is kept once."""
+        finding = Finding(kind, name, status, str(where) if where else "", reason)
+        if finding not in self.findings:
+            self.findings.append(finding)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Return ``{kind: {status: n}}`` for every kind seen."""

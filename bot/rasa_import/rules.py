@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from bot.rasa_import.steps import Block, Step
 
 
+#: Rasa's intent for messages below the FallbackClassifier's threshold.
+FALLBACK_INTENT = "nlu_fallback"
+CANNOT_HANDLE = "pattern_cannot_handle"
+
+
 @dataclass(frozen=True)
 class Activation:
     """An intent that starts a form, and what runs before the form asks."""
@@ -78,18 +83,18 @@ class _Rules:
 
     def convert(self, rule: Block) -> None:
         steps = rule.steps
-        loops = [s.value for s in rule.condition if s.kind == "active_loop"]
+        loops = [s.value for s in rule.condition if s.kind == "active_loop" and s.value]
         if rule.conversation_start:
             self.human(rule, "conversation_start rules are not supported")
-        elif any(s.kind in ("checkpoint", "or") for s in steps):
-            self.human(rule, "checkpoints and 'or' are not supported in rules")
+        elif any(s.kind == "checkpoint" for s in steps) or any(s.kind == "or" for s in steps[1:]):
+            self.human(rule, "checkpoints, and 'or' after the user's message, are not supported")
         elif loops:
             self.in_form(rule, str(loops[0]))
         elif not steps:
             self.human(rule, "the rule has no steps")
         elif steps[0].kind == "action":
             self.continuations[str(steps[0].value)] = rule
-        elif steps[0].kind != "intent":
+        elif first_intents(steps[0]) is None:
             self.human(rule, f"a rule that starts with '{steps[0].kind}' is not supported")
         elif [s for s in steps[1:] if s.kind == "intent"]:
             self.human(rule, "a rule with more than one user turn: write it as a flow")
@@ -124,7 +129,7 @@ class _Rules:
             self.human(rule, f"a rule inside the form {form} that is not its submission")
 
     def from_intent(self, rule: Block) -> None:
-        intent = str(rule.steps[0].value)
+        intents = first_intents(rule.steps[0]) or []
         rest = rule.steps[1:]
         form_at = next(
             (i for i, s in enumerate(rest) if s.kind == "action" and s.value in self.forms), None
@@ -133,8 +138,9 @@ class _Rules:
             pre = self.actions(rule, rest[:form_at])
             if pre is not None:
                 form = str(rest[form_at].value)
-                activation = Activation(intent, tuple(pre), rule.where)
-                self.result.activations.setdefault(form, []).append(activation)
+                for intent in intents:
+                    activation = Activation(intent, tuple(pre), rule.where)
+                    self.result.activations.setdefault(form, []).append(activation)
                 self.report.add(
                     "rule", rule.name, "converted", rule.where, f"starts the flow {form}"
                 )
@@ -143,16 +149,21 @@ class _Rules:
         actions = self.actions(rule, rest)
         if guard is None or actions is None:
             return
+        if intents == [FALLBACK_INTENT]:
+            self.fallback(rule, actions, guard)
+            return
         if rule.steps[0].entities:
             self.report.add(
                 "rule", rule.name, "unsupported", rule.where, "its entity condition is dropped"
             )
-        self.add_flow(rule, intent, actions, guard)
+        self.add_flow(rule, intents, actions, guard)
 
     def guard(self, rule: Block) -> str | None:
         """Return the flow guard for the rule's slot conditions ('' for none)."""
         parts = []
         for step in rule.condition:
+            if step.kind == "active_loop" and step.value is None:
+                continue  # "no form is active": a flow trigger never fires inside a collect
             if step.kind != "slot_was_set":
                 self.human(rule, f"{step.where}: a '{step.kind}' condition is not supported")
                 return None
@@ -160,22 +171,34 @@ class _Rules:
                 parts.append(_condition(name, value))
         return " and ".join(parts)
 
-    def add_flow(self, rule: Block, intent: str, actions: list[str], guard: str) -> None:
-        twin = next(
-            (f for f in self.result.flows if not guard and not f.guarded and intent in f.intents),
-            None,
-        )
-        if twin is not None:
-            self.human(rule, f"the flow {twin.flow_id} already answers the intent '{intent}'")
+    def fallback(self, rule: Block, actions: list[str], guard: str) -> None:
+        """Turn the low-NLU-confidence rule into Helpline's ``pattern_cannot_handle``."""
+        if guard or CANNOT_HANDLE in self.taken:
+            self.human(rule, f"only one unconditional {FALLBACK_INTENT} rule can be converted")
             return
+        self.taken.add(CANNOT_HANDLE)
+        description = f"Imported from the Rasa rule '{rule.name}' ({rule.where})."
+        spec = flow_spec(rule.name, description, [], action_steps(actions))
+        self.result.flows.append(FlowPlan(CANNOT_HANDLE, spec, [], actions))
+        reason = f"flow {CANNOT_HANDLE}: Helpline runs it for messages the NLU is unsure of"
+        self.report.add("rule", rule.name, "converted", rule.where, reason)
+
+    def add_flow(self, rule: Block, intents: list[str], actions: list[str], guard: str) -> None:
+        for flow in self.result.flows if not guard else []:
+            shared = [i for i in intents if i in flow.intents and not flow.guarded]
+            if shared:
+                self.human(
+                    rule, f"the flow {flow.flow_id} already answers the intent '{shared[0]}'"
+                )
+                return
         if not rule.wait_for_user_input:
             actions = self.chain(rule, actions)
-        flow_id = unique_id(intent, self.taken)
+        flow_id = unique_id(intents[0], self.taken)
         description = f"Imported from the Rasa rule '{rule.name}' ({rule.where})."
-        spec = flow_spec(rule.name, description, [intent], action_steps(actions))
+        spec = flow_spec(rule.name, description, intents, action_steps(actions))
         if guard:
             spec = {"if": guard, **spec}
-        plan = FlowPlan(flow_id, spec, [intent], actions, guarded=bool(guard))
+        plan = FlowPlan(flow_id, spec, intents, actions, guarded=bool(guard))
         self.result.flows.append(plan)
         self.report.add("rule", rule.name, "converted", rule.where, f"flow {flow_id}")
 
@@ -205,6 +228,15 @@ class _Rules:
                 self.human(
                     rule, f"starts with the action '{name}' that no converted rule ends with"
                 )
+
+
+def first_intents(step: Step) -> list[str] | None:
+    """Return the intents a turn starts with: one, or the alternatives of an ``or``."""
+    if step.kind == "intent":
+        return [str(step.value)]
+    if step.kind == "or" and all(alt.kind == "intent" for alt in step.value):
+        return [str(alt.value) for alt in step.value]
+    return None
 
 
 def _slot_items(value: Any) -> list[tuple[str, Any]]:

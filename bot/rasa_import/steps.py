@@ -35,6 +35,8 @@ DEFAULT_ACTIONS = frozenset(
         "action_extract_slots",
     }
 )
+#: Rasa's default intents, which every domain has.
+DEFAULT_INTENTS = frozenset({"restart", "back", "out_of_scope", "session_start", "nlu_fallback"})
 _KINDS = ("intent", "action", "active_loop", "slot_was_set", "checkpoint", "or", "bot")
 
 
@@ -69,7 +71,7 @@ class _Checker:
         self.responses = set(project.section("responses"))
         self.actions = set(project.section("actions")) | DEFAULT_ACTIONS
         self.forms = set(project.section("forms"))
-        self.intents = set(project.section("intents"))
+        self.intents = set(project.section("intents")) | DEFAULT_INTENTS
 
     def entities(self, value: Any, path: str) -> dict[str, Any]:
         found: dict[str, Any] = {}

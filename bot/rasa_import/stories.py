@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from bot.rasa_import.steps import Block, Step
 
 CONTINUE = "utter_flow_continue_interrupted"
+#: The most stories that one story's ``or`` steps may stand for.
+MAX_VARIANTS = 16
 
 
 class Mismatch(Exception):
@@ -63,16 +65,31 @@ class Turn:
         return any(s.kind == "active_loop" and s.value is None for s in self.events)
 
 
-def split(story: Block) -> list[Turn]:
-    """Cut a story into user turns.
+def variants(story: Block) -> list[list[Step]]:
+    """Return the story's steps once per combination of its ``or`` alternatives.
 
     Raises:
-        Mismatch: It has checkpoints or ``or``, or starts with a bot action.
+        Mismatch: The alternatives make more than :data:`MAX_VARIANTS` stories.
+    """
+    combos: list[list[Step]] = [[]]
+    for step in story.steps:
+        options = list(step.value) if step.kind == "or" else [step]
+        combos = [[*combo, option] for combo in combos for option in options]
+        if len(combos) > MAX_VARIANTS:
+            raise Mismatch(step.where, f"'or' makes more than {MAX_VARIANTS} stories of one")
+    return combos
+
+
+def split(steps: list[Step]) -> list[Turn]:
+    """Cut a story's steps (without ``or``) into user turns.
+
+    Raises:
+        Mismatch: It has checkpoints, or starts with a bot action.
     """
     turns: list[Turn] = []
-    for step in story.steps:
-        if step.kind in ("checkpoint", "or"):
-            raise Mismatch(step.where, f"'{step.kind}' steps are not supported in flows")
+    for step in steps:
+        if step.kind == "checkpoint":
+            raise Mismatch(step.where, "checkpoints are not supported in flows")
         if step.kind == "intent":
             turns.append(Turn(step))
         elif not turns:
@@ -202,11 +219,7 @@ class StoryChecker:
     def learn(self, stories: list[Block]) -> None:
         """Make flows for intents that no rule or form handles but stories agree on."""
         seen: dict[str, dict[tuple[str, ...], list[str]]] = {}
-        for story in stories:
-            try:
-                turns = split(story)
-            except Mismatch:
-                continue
+        for turns in self._turn_lists(stories):
             in_form = False
             for turn in turns:
                 intent = str(turn.intent.value)
@@ -226,6 +239,17 @@ class StoryChecker:
             else:
                 self.add_flow(intent, list(next(iter(variants))), next(iter(variants.values())))
 
+    @staticmethod
+    def _turn_lists(stories: list[Block]) -> list[list[Turn]]:
+        """Return the turns of every story variant that can be split into turns."""
+        found = []
+        for story in stories:
+            try:
+                found += [split(steps) for steps in variants(story)]
+            except Mismatch:
+                continue
+        return found
+
     def add_flow(self, intent: str, actions: list[str], places: list[str]) -> None:
         """Add a flow for an intent that only stories handle."""
         flow_id = unique_id(intent, self.taken)
@@ -236,22 +260,28 @@ class StoryChecker:
         self.new_flows.append(plan)
 
     def check(self, story: Block, names: set[str]) -> None:
-        """Check one story and, when it maps cleanly, write its e2e test."""
-        replay = _Story(self)
+        """Check one story and, when it maps cleanly, write its e2e tests (one per variant)."""
+        replays = []
         try:
-            replay.run(split(story))
+            for steps in variants(story):
+                replay = _Story(self)
+                replay.run(split(steps))
+                replays.append(replay)
         except Mismatch as exc:
             reason = f"{exc.reason} (story at line {story.where.line})"
             self.report.add("story", story.name, "needs_human", exc.where, reason)
             return
-        learned = replay.used & {f.flow_id for f in self.new_flows}
-        status: Status = "converted" if learned else "covered"
-        if not replay.testable:
-            self.report.add(
-                "story", story.name, status, story.where, "no e2e test: an intent has no example"
-            )
+        learned = {f.flow_id for f in self.new_flows}
+        status: Status = "converted" if any(r.used & learned for r in replays) else "covered"
+        if not all(r.testable for r in replays):
+            reason = "no e2e test: an intent has no example"
+            self.report.add("story", story.name, status, story.where, reason)
             return
-        name = unique_id(f"story_{slug(story.name)}", names)
-        self.cases.append({"test_case": name, "steps": replay.steps})
-        self.report.add("story", story.name, status, story.where, f"e2e test {name}")
-        self.report.add("e2e_test", name, "converted", story.where)
+        made = []
+        for replay in replays:
+            name = unique_id(f"story_{slug(story.name)}", names)
+            self.cases.append({"test_case": name, "steps": replay.steps})
+            self.report.add("e2e_test", name, "converted", story.where)
+            made.append(name)
+        label = "e2e test" if len(made) == 1 else "e2e tests ('or' expanded)"
+        self.report.add("story", story.name, status, story.where, f"{label} {', '.join(made)}")

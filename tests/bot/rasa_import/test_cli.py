@@ -50,6 +50,13 @@ def test_the_verb_writes_the_bot_and_prints_the_report(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_the_default_output_folder_is_named_after_the_project(tmp_path: Path) -> None:
+    result = _helpline("import", "rasa", str(RASA_PROJECT), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["output"] == "rasa_project-helpline"
+    assert (tmp_path / "rasa_project-helpline" / "flows" / "domain.yml").is_file()
+
+
 def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["import", "rasa", str(RASA_PROJECT), "--out", str(tmp_path / "out"), "--json"])

@@ -141,11 +141,28 @@ def test_nlu_keeps_examples_synonyms_regexes_and_lookups(conversion: Conversion)
         "- cc",
     ]
     assert by_kind["regex"]["order_id"] == "- \\bORD-\\d{5}\\b\n"
-    assert "- apple pay" in by_kind["lookup"]["payment_method"]
-    # Learned in Rasa from annotations only: a lookup table of the annotated values.
-    assert by_kind["lookup"]["product"].split() == [
-        "-", "backpack", "-", "boots", "-", "jacket", "-", "sweater", "-", "tent",
-    ]  # fmt: skip
+    # Rasa learned entities from annotations too: lookup tables get the annotated
+    # values and the synonyms, and an entity with neither regex nor lookup gets one.
+    assert by_kind["lookup"]["payment_method"].splitlines() == [
+        "- credit card",
+        "- debit card",
+        "- paypal",
+        "- apple pay",
+        "- gift card",
+        "- credit cards",
+        "- Visa",
+        "- Mastercard",
+        "- cc",
+        "- pay pal",
+    ]
+    assert by_kind["lookup"]["product"].splitlines() == [
+        "- jacket",
+        "- boots",
+        "- sweater",
+        "- backpack",
+        "- tent",
+    ]
+    assert "order_id" not in by_kind["lookup"]
 
 
 def test_the_action_endpoint_goes_to_helpline_yml(conversion: Conversion) -> None:

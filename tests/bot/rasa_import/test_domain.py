@@ -56,6 +56,7 @@ def test_rich_responses_and_retrieval_intents(mini_project: MiniProject) -> None
         "  utter_card:\n    - custom: {blocks: []}\n      channel: slack\n",
     ).replace("intents: [", "intents: [faq/returns, ")
     nlu = NLU + "- intent: faq/returns\n  examples: |\n    - can I return things?\n"
+    nlu += "responses:\n  utter_faq/returns:\n    - text: Within 30 days.\n"
     conversion = convert(mini_project(domain=domain, nlu=nlu))
     responses = yaml.safe_load(conversion.files["flows/domain.yml"])["responses"]
     assert responses["utter_picture"] == [{"text": "https://example.invalid/a.png"}]
@@ -64,6 +65,9 @@ def test_rich_responses_and_retrieval_intents(mini_project: MiniProject) -> None
         "utter_card": "no variation could be kept"
     }
     assert "faq/returns" in findings(conversion, "intent", "unsupported")
+    assert findings(conversion, "nlu", "unsupported") == {
+        "responses": "responses in training data (retrieval intents) are dropped"
+    }
     nlu_items = yaml.safe_load(conversion.files["flows/nlu.yml"])["nlu"]
     assert all(item.get("intent") != "faq/returns" for item in nlu_items)
 

@@ -95,3 +95,41 @@ def test_an_entity_condition_is_reported_as_dropped(mini_project: MiniProject) -
         "status with a number": "its entity condition is dropped"
     }
     assert flows_of(conversion)["order_status"]["steps"] == [{"action": "action_check_order"}]
+
+
+def test_alternative_intents_become_several_triggers(mini_project: MiniProject) -> None:
+    rules = """
+    rules:
+    - rule: bye or no
+      steps:
+      - or:
+        - intent: goodbye
+        - intent: deny
+      - action: utter_goodbye
+    - rule: start the form
+      steps:
+      - or:
+        - intent: order_status
+        - intent: inform
+      - action: order_form
+      - active_loop: order_form
+    - rule: with no form active
+      condition:
+      - active_loop: null
+      steps:
+      - intent: ask_hours
+      - action: utter_hours
+    - rule: unsure
+      steps:
+      - intent: nlu_fallback
+      - action: utter_sad
+    """
+    conversion = convert(mini_project(rules=rules))
+    flows = flows_of(conversion)
+    assert flows["goodbye"]["nlu_trigger"] == [{"intent": "goodbye"}, {"intent": "deny"}]
+    assert flows["order_form"]["nlu_trigger"] == [{"intent": "order_status"}, {"intent": "inform"}]
+    assert "if" not in flows["ask_hours"]
+    # Rasa's low-confidence intent is Helpline's cannot-handle pattern.
+    assert flows["pattern_cannot_handle"]["steps"] == [{"action": "utter_sad"}]
+    assert "nlu_trigger" not in flows["pattern_cannot_handle"]
+    assert findings(conversion, "rule", "needs_human") == {}

@@ -123,3 +123,53 @@ def test_a_story_without_usable_examples_gets_no_test(mini_project: MiniProject)
         "greet with a name": "no e2e test: an intent has no example"
     }
     assert "flows/tests/e2e_stories.yml" not in conversion.files
+
+
+def test_or_alternatives_that_all_map_give_one_test_each(mini_project: MiniProject) -> None:
+    rules = (
+        RULES
+        + """
+- rule: bye
+  steps:
+  - or:
+    - intent: goodbye
+    - intent: deny
+  - action: utter_goodbye
+"""
+    )
+    stories = """
+    stories:
+    - story: hello then leave
+      steps:
+      - intent: greet
+      - action: utter_greet
+      - or:
+        - intent: goodbye
+        - intent: deny
+      - action: utter_goodbye
+    """
+    conversion = convert(mini_project(rules=rules, stories=stories))
+    assert findings(conversion, "story", "covered") == {
+        "hello then leave": "e2e tests ('or' expanded) story_hello_then_leave, "
+        "story_hello_then_leave_2"
+    }
+    cases = yaml.safe_load(conversion.files["flows/tests/e2e_stories.yml"])["test_cases"]
+    assert [c["steps"][2] for c in cases] == [{"user": "bye"}, {"user": "no"}]
+
+
+def test_a_form_action_inside_the_form_is_no_activation(mini_project: MiniProject) -> None:
+    stories = """
+    stories:
+    - story: digression
+      steps:
+      - intent: order_status
+      - action: order_form
+      - active_loop: order_form
+      - intent: ask_hours
+      - action: utter_hours
+      - action: order_form
+      - active_loop: null
+      - action: action_check_order
+    """
+    flows = flows_of(convert(mini_project(stories=stories)))
+    assert flows["order_form"]["nlu_trigger"] == [{"intent": "order_status"}]
