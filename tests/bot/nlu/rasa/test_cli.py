@@ -94,11 +94,11 @@ def test_evaluate_both_side_by_side(
     for backend in ("embedded", "rasa"):
         side = report[backend]
         assert side["backend"] == backend
-        assert side["n_test"] == 8
+        assert side["n_test"] == 7
         assert side["n_out_of_scope"] == 2
         assert 0.0 <= side["routing_accuracy"] <= 1.0
         assert side["latency_p50_ms"] <= side["latency_p99_ms"]
         rows = json.loads((tmp_path / f"pred-{backend}.json").read_text())
-        assert len(rows) == 8
+        assert len(rows) == 7
     assert report["rasa"]["model"] == rasa_model.name  # the cached model, not a new one
     assert report["rasa"]["in_scope_accuracy"] >= 0.5
