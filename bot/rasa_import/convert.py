@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from bot.rasa_import import domain as rasa_domain
 from bot.rasa_import.e2e import E2EWriter, slug
 from bot.rasa_import.emit import dump
-from bot.rasa_import.forms import convert_form
-from bot.rasa_import.nlu import convert_nlu
+from bot.rasa_import.forms import FormSources, convert_form
+from bot.rasa_import.nlu import NLUResult, convert_nlu
 from bot.rasa_import.notes import helpline_config, report_project
 from bot.rasa_import.reader import read_project
 from bot.rasa_import.report import Report
@@ -87,17 +87,20 @@ def _rule_cases(flows: list[FlowPlan], writer: E2EWriter, report: Report) -> lis
 
 
 def _flows(
-    project: Any, domain: dict[str, Any], writer: E2EWriter, report: Report
+    project: Any,
+    domain: dict[str, Any],
+    nlu: NLUResult,
+    writer: E2EWriter,
+    report: Report,
 ) -> tuple[list[FlowPlan], list[dict[str, Any]], list[dict[str, Any]]]:
+    regexes = nlu.regexes
     rules = read_blocks(project, "rule")
     stories = read_blocks(project, "story")
     forms = project.section("forms")
     taken: set[str] = set()
     result = convert_rules(rules, set(forms), taken, report)
-    form_flows = [
-        convert_form(project, entry, result, stories, domain["responses"], taken, report)
-        for entry in forms.values()
-    ]
+    sources = FormSources(result, stories, domain["responses"], regexes, taken)
+    form_flows = [convert_form(project, entry, sources, report) for entry in forms.values()]
     flows = [*result.flows, *form_flows]
     checker = StoryChecker(flows, writer, taken, report)
     checker.learn(stories)
@@ -127,7 +130,7 @@ def convert(root: str | Path) -> Conversion:
     domain = _domain_doc(project, report, entities)
     nlu = convert_nlu(project, entities, report)
     writer = E2EWriter(nlu.examples, domain["slots"])
-    flows, rule_cases, story_cases = _flows(project, domain, writer, report)
+    flows, rule_cases, story_cases = _flows(project, domain, nlu, writer, report)
     spec = {f.flow_id: f.spec for f in flows}
     spec["pattern_completed"] = _QUIET_COMPLETED
     report.add("flow", "pattern_completed", "note", None, "overridden to say nothing, as Rasa")

@@ -8,6 +8,7 @@ values after the flow ends, as a form's slots do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import SourceError
@@ -15,6 +16,8 @@ from bot.rasa_import.plan import FlowPlan, FormPlan, action_steps, flow_spec, un
 from bot.rasa_import.rules import Activation, first_intents
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from bot.rasa_import.reader import Entry, RasaProject
     from bot.rasa_import.report import Report
     from bot.rasa_import.rules import RuleResult
@@ -132,17 +135,18 @@ def _triggers(form: _Form, activations: list[Activation]) -> tuple[list[str], li
     return intents, list(activations[0].pre) if activations else []
 
 
-def _collects(form: _Form, plan: FormPlan) -> list[dict[str, Any]]:
+def _collects(form: _Form, plan: FormPlan, sources: FormSources) -> list[dict[str, Any]]:
     """Return the collect steps of the form, noting how each slot is filled."""
     steps = []
     for slot in plan.slots:
         step: dict[str, Any] = {"collect": slot, "reset_after_flow_ends": False}
         if plan.asks[slot] != f"utter_ask_{slot}":
             step["utter"] = plan.asks[slot]
-        steps.append(step)
         kinds = form.mappings(slot)
         if "from_text" in kinds:
             plan.text_slots.add(slot)
+        elif kinds == {"from_entity"} and slot in sources.regexes:
+            step["rejections"] = [_rejection(form, slot, sources)]
         elif kinds == {"from_entity"}:
             form.report.add(
                 "slot",
@@ -151,38 +155,66 @@ def _collects(form: _Form, plan: FormPlan) -> list[dict[str, Any]]:
                 form.project.section("slots")[slot].where,
                 f"in {form.name} it is filled from its entity, or else from the whole answer",
             )
+        steps.append(step)
     return steps
 
 
+def _rejection(form: _Form, slot: str, sources: FormSources) -> dict[str, str]:
+    """Reject answers without the slot's regex entity, as a from_entity mapping would."""
+    pattern = "|".join(f"(?:{p})" for p in sources.regexes[slot])
+    quoted = pattern.replace('"', '\\"')
+    utter = f"utter_invalid_{slot}"
+    if utter not in sources.responses:
+        words = slot.replace("_", " ")
+        sources.responses[utter] = [{"text": f"Sorry, that doesn't look like a valid {words}."}]
+        form.report.add(
+            "response", utter, "note", None, f"generated: {form.name} rejects a {words} without it"
+        )
+    return {"if": f'not slots.{slot} matches "{quoted}"', "utter": utter}
+
+
+@dataclass
+class FormSources:
+    """What converting a form reads besides the form itself.
+
+    Attributes:
+        rules: The converted rules, with form activations and submissions.
+        stories: The stories, for forms that rules do not start or end.
+        responses: The converted responses; generated ones are added here.
+        regexes: Regex patterns by entity name, from the NLU data.
+        taken: Flow ids in use; the form's is added.
+    """
+
+    rules: RuleResult
+    stories: list[Block]
+    responses: dict[str, list[dict[str, Any]]]
+    regexes: Mapping[str, list[str]]
+    taken: set[str]
+
+
 def convert_form(
-    project: RasaProject,
-    entry: Entry,
-    rules: RuleResult,
-    stories: list[Block],
-    responses: dict[str, list[dict[str, Any]]],
-    taken: set[str],
-    report: Report,
+    project: RasaProject, entry: Entry, sources: FormSources, report: Report
 ) -> FlowPlan:
-    """Convert one form into a flow (placeholder ask responses go into ``responses``)."""
+    """Convert one form into a flow (generated responses go into ``sources.responses``)."""
     form = _Form(project, entry, report)
     slots = form.required()
-    activations = rules.activations.get(form.name) or story_activations(stories, {form.name}).get(
-        form.name, []
-    )
+    activations = sources.rules.activations.get(form.name) or story_activations(
+        sources.stories, {form.name}
+    ).get(form.name, [])
     intents, pre = _triggers(form, activations)
-    submit = rules.submissions.get(form.name)
+    submit = sources.rules.submissions.get(form.name)
     if submit is None:
-        submit = story_submission(stories, form.name) or []
-    asks = {slot: form.ask(slot, responses) for slot in slots}
+        submit = story_submission(sources.stories, form.name) or []
+    asks = {slot: form.ask(slot, sources.responses) for slot in slots}
     plan = FormPlan(form.name, slots, asks, pre, submit)
-    steps = [*action_steps(pre), *_collects(form, plan), *action_steps(submit)]
+    steps = [*action_steps(pre), *_collects(form, plan, sources), *action_steps(submit)]
     validator = f"validate_{form.name}"
     if validator in project.section("actions"):
         form.human(
             f"{validator} ran after every answer in Rasa; the flow does not call it "
             "(it stays a remote action): move its checks into 'rejections' or an action step"
         )
-    flow_id = unique_id(form.name, taken)
+    flow_id = unique_id(form.name, sources.taken)
     description = (
         f"Imported from the Rasa form '{form.name}' ({entry.where}): asks for {', '.join(slots)}."
     )

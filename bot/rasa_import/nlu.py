@@ -31,7 +31,7 @@ class NLUResult:
     examples: dict[str, list[str]] = field(default_factory=dict)
     roles: list[Where] = field(default_factory=list)
     annotated: dict[str, list[str]] = field(default_factory=dict)
-    regexes: set[str] = field(default_factory=set)
+    regexes: dict[str, list[str]] = field(default_factory=dict)
     lookups: dict[str, list[str]] = field(default_factory=dict)
     synonyms: dict[str, list[str]] = field(default_factory=dict)
 
@@ -91,7 +91,7 @@ def _item(result: NLUResult, item: Any, path: str, report: Report) -> None:
             _annotations(result, raw, path, place, report)
         result.examples.setdefault(name, []).extend(lines)
     elif kind == "regex":
-        result.regexes.add(name)
+        result.regexes.setdefault(name, []).extend(lines)
     elif kind == "synonym":
         result.synonyms.setdefault(name.lower(), []).extend(lines)
     if kind == "lookup":

@@ -63,7 +63,17 @@ def test_forms_become_flows_of_collect_steps(flows: dict[str, Any]) -> None:
     assert form["nlu_trigger"] == [{"intent": "return_item"}]
     assert form["steps"] == [
         {"action": "utter_return_policy"},
-        {"collect": "order_id", "reset_after_flow_ends": False},
+        {
+            # A from_entity slot whose entity has a regex takes only that entity.
+            "collect": "order_id",
+            "reset_after_flow_ends": False,
+            "rejections": [
+                {
+                    "if": 'not slots.order_id matches "(?:\\bORD-\\d{5}\\b)"',
+                    "utter": "utter_invalid_order_id",
+                }
+            ],
+        },
         {"collect": "return_reason", "reset_after_flow_ends": False},
         {
             "collect": "confirm_return",
@@ -102,6 +112,9 @@ def test_responses_keep_variations_buttons_and_slot_conditions(domain: dict[str,
         "/order_status",
     ]
     assert responses["utter_cheer_up"][0]["text"].startswith("I'm sorry")
+    assert responses["utter_invalid_order_id"] == [
+        {"text": "Sorry, that doesn't look like a valid order id."}
+    ]
 
 
 def test_slots_keep_types_and_initial_values(domain: dict[str, Any]) -> None:
