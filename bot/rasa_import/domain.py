@@ -198,6 +198,16 @@ def convert_responses(project: RasaProject, report: Report) -> dict[str, list[di
         report.add(
             "response", entry.name, "converted", entry.where, f"{len(variations)} variation(s)"
         )
+        conditional = sum(1 for v in variations if "condition" in v)
+        if 0 < conditional < len(variations):
+            report.add(
+                "response",
+                entry.name,
+                "note",
+                entry.where,
+                "when a conditional variation matches, Rasa used only those; Helpline picks "
+                "among every matching variation, the unconditional ones too",
+            )
     return responses
 
 

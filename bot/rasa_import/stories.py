@@ -3,9 +3,10 @@
 A story maps cleanly when each of its user turns runs what a converted flow
 runs for that intent: a rule's actions, a form's questions and submission, a
 digression inside a form, or actions that every story agrees on for an
-intent no rule handles (those become new flows). Checkpoints, ``or``,
-and intents followed by different actions in different places (the story
-branches on the conversation so far) need a human.
+intent no rule handles (those become new flows). A story with ``or`` steps
+stands for one story per alternative, and maps when each of them does.
+Checkpoints, and intents followed by different actions in different places
+(the story branches on the conversation so far), need a human.
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ class StoryChecker:
             for turn in turns:
                 intent = str(turn.intent.value)
                 starts = intent in self.flows and self.flows[intent].form is not None
-                if not in_form and not starts and intent not in self.flows:
+                if not in_form and not starts and intent not in self.flows and turn.actions:
                     seen.setdefault(intent, {}).setdefault(tuple(turn.actions), []).append(
                         str(turn.intent.where)
                     )

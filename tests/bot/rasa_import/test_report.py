@@ -74,6 +74,11 @@ def test_unsupported_features_are_listed(conversion: Conversion) -> None:
     )
 
 
+def test_conditional_variations_get_a_note(conversion: Conversion) -> None:
+    note = _find(conversion, "response", "utter_greet", "note")
+    assert note.reason.startswith("when a conditional variation matches, Rasa used only those")
+
+
 def test_rules_and_forms_that_need_a_human(conversion: Conversion) -> None:
     start = _find(conversion, "rule", "Welcome on the first message", "needs_human")
     assert start.where.endswith("data/rules.yml:106")
