@@ -101,6 +101,11 @@ class Runtime(Service):
             )
 
     @property
+    def started(self) -> bool:
+        """Whether :meth:`start` has finished and the manager is there."""
+        return self._manager is not None
+
+    @property
     def manager(self) -> DialogueManager:
         """The dialogue manager; available once started."""
         if self._manager is None:

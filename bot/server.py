@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -33,7 +33,12 @@ async def healthz(request: web.Request) -> web.Response:
         await runtime.store.ping()
     except StorageError as exc:
         return web.json_response({"status": "unavailable", "reason": str(exc)}, status=503)
-    return web.json_response({"status": "ok"})
+    body: dict[str, Any] = {"status": "ok"}
+    # A degraded NLU (Rasa down, the embedded NLU answering) is reported, not a 503.
+    status = getattr(runtime.manager.nlu, "status", None) if runtime.started else None
+    if callable(status):
+        body["nlu"] = status()
+    return web.json_response(body)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

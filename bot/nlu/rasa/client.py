@@ -97,6 +97,7 @@ class RasaNLU(Service):
         self._session: aiohttp.ClientSession | None = None
         self._outage_since: float | None = None
         self._last_warning = 0.0
+        self._last_failure: str | None = None
 
     async def start(self) -> None:
         """Open the HTTP session and start the owned sidecar."""
@@ -114,6 +115,22 @@ class RasaNLU(Service):
         close = getattr(self.fallback, "close", None)
         if close is not None:
             close()
+
+    def status(self) -> dict[str, Any]:
+        """Return what ``/healthz`` reports: ``rasa`` is ready, starting, off or failing."""
+        info: dict[str, Any] = {"backend": "rasa", "url": self._url()}
+        sidecar = self.owned
+        error = getattr(sidecar, "error", None)
+        if error:
+            info.update(rasa="off", reason=error)
+        elif info["url"] is None:
+            info["rasa"] = "starting"
+        else:
+            failing = self._last_failure not in (None, "not_ready")
+            info["rasa"] = "failing" if failing else "ready"
+        if sidecar is not None:
+            info.update(pid=getattr(sidecar, "pid", None), restarts=getattr(sidecar, "restarts", 0))
+        return info
 
     async def parse(self, text: str) -> ParseResult:
         """Parse with Rasa, or with the fallback NLU when Rasa cannot answer."""
@@ -137,6 +154,7 @@ class RasaNLU(Service):
             return await self._fall_back(text, "unavailable", str(exc) or type(exc).__name__)
         except (ValueError, NLUError) as exc:
             return await self._fall_back(text, "error", str(exc))
+        self._last_failure = None
         if self._outage_since is not None:
             _LOGGER.info("Rasa answers again after %.1f s.", time.monotonic() - self._outage_since)
             self._outage_since = None
@@ -144,6 +162,7 @@ class RasaNLU(Service):
 
     async def _fall_back(self, text: str, reason: str, detail: str) -> ParseResult:
         NLU_FALLBACKS.labels(reason=reason).inc()
+        self._last_failure = reason
         now = time.monotonic()
         first = self._outage_since is None
         if first:

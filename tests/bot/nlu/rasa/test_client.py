@@ -151,3 +151,24 @@ async def test_not_ready_uses_the_fallback() -> None:
     async with RasaNLU(lambda: None, NoNLU()) as nlu:
         assert (await nlu.parse("hi")).out_of_scope
     assert fallbacks("not_ready") == before + 1
+
+
+async def test_status_reports_starting_failing_and_ready(
+    aiohttp_server: Callable[..., object],
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(RASA_BODY)
+
+    url = await _serve(aiohttp_server, handler)
+    current: dict[str, str | None] = {"url": None}
+    async with RasaNLU(lambda: current["url"], NoNLU()) as nlu:
+        assert nlu.status()["rasa"] == "starting"
+        await nlu.parse("hi")  # not ready yet: the fallback answers
+        current["url"] = url
+        assert nlu.status()["rasa"] == "ready"
+        current["url"] = f"http://127.0.0.1:{free_port()}"
+        await nlu.parse("hi")
+        assert nlu.status()["rasa"] == "failing"
+        current["url"] = url
+        await nlu.parse("hi")
+        assert nlu.status() == {"backend": "rasa", "url": url, "rasa": "ready"}
