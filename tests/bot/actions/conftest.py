@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -12,13 +10,12 @@ import pytest
 from tests.bot.actions.servers import (
     ACTIONS_DIR,
     SERVERS,
+    STARTUP_LIMIT_S,
     ActionServer,
     ensure_venv,
-    free_port,
     sdk_version,
-    stop,
-    wait_healthy,
 )
+from tests.processes import clean_env, free_port, serve
 
 
 @pytest.fixture
@@ -35,27 +32,17 @@ def rasa_sdk_server(
     if sys.platform == "win32":
         pytest.skip("the rasa-sdk fixture uses POSIX process groups")
     python = ensure_venv(SERVERS[request.param])
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-    }
-    env.update(SANIC_HOST="127.0.0.1", PYTHONDONTWRITEBYTECODE="1")
+    env = clean_env(SANIC_HOST="127.0.0.1")
     version = sdk_version(python, env)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp(request.param) / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(python), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-            cwd=ACTIONS_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_healthy(proc, base_url, log_path)
+    with serve(
+        [str(python), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        cwd=ACTIONS_DIR,
+        env=env,
+        health_url=f"{base_url}/health",
+        log_path=log_path,
+        limit_s=STARTUP_LIMIT_S,
+    ):
         yield ActionServer(base_url, version)
-    finally:
-        stop(proc)

@@ -14,13 +14,7 @@ process for the whole session, serving ``rasa_actions/actions.py``.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,13 +71,6 @@ class ActionServer:
         return self.version >= (3, 8)
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def ensure_venv(spec: ServerSpec) -> Path:
     """Build the server's venv with its setup script (a no-op when it is there)."""
     try:
@@ -112,32 +99,3 @@ def sdk_version(python: Path, env: dict[str, str]) -> tuple[int, ...]:
         check=True,
     ).stdout
     return tuple(int(part) for part in out.strip().split(".")[:3] if part.isdigit())
-
-
-def healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """End the server and its Sanic worker: they share a process group we made."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while not healthy(base_url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            log = log_path.read_text(errors="replace")[-4000:]
-            pytest.fail(f"rasa-sdk action server did not come up at {base_url}:\n{log}")
-        time.sleep(0.2)

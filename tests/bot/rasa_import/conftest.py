@@ -3,15 +3,9 @@ and a real rasa-sdk action server running the fixture project's actions."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +15,7 @@ import yaml
 
 from bot.rasa_import.convert import Conversion, convert
 from bot.rasa_import.writer import write_project
+from tests.processes import clean_env, free_port, serve
 
 ROOT = Path(__file__).resolve().parents[3]
 RASA_PROJECT = ROOT / "tests" / "data" / "rasa_project"
@@ -129,30 +124,6 @@ def imported(tmp_path_factory: pytest.TempPathFactory, conversion: Conversion) -
     return out
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def acme_action_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Run ``python -m rasa_sdk`` on the fixture project's ``actions/``; yield its webhook URL.
@@ -163,31 +134,18 @@ def acme_action_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     if sys.platform == "win32":
         pytest.skip("the rasa-sdk fixture uses POSIX process groups")
     subprocess.run(["bash", str(SETUP_SCRIPT)], check=True, timeout=900)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("acme-sdk") / "server.log"
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-    }
-    env.update(SANIC_HOST="127.0.0.1", PYTHONDONTWRITEBYTECODE="1")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(SDK_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-            cwd=RASA_PROJECT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_LIMIT_S
-        while not _healthy(base_url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the action server did not start:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.2)
+    with serve(
+        [str(SDK_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        cwd=RASA_PROJECT,
+        env=clean_env(SANIC_HOST="127.0.0.1"),
+        health_url=f"{base_url}/health",
+        log_path=log_path,
+        limit_s=STARTUP_LIMIT_S,
+    ):
         yield f"{base_url}/webhook"
-    finally:
-        _stop(proc)
 
 
 def findings(conversion: Conversion, kind: str, status: str) -> dict[str, str]:

@@ -7,12 +7,7 @@ session's Rasa server is a real ``rasa run --enable-api`` process.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +15,7 @@ import pytest
 
 from bot.nlu.rasa.server import free_port
 from bot.nlu.rasa.train import rasa_environment, rasa_executable, train_model
+from tests.processes import serve
 
 ROOT = Path(__file__).resolve().parents[4]
 SETUP_SCRIPT = ROOT / "scripts" / "setup-rasa-venv.sh"
@@ -45,24 +41,6 @@ def rasa_model(rasa_venv: Path) -> Path:
     return train_model([BOT_NLU], MODEL_CACHE, venv=rasa_venv, epochs=TEST_EPOCHS)
 
 
-def _status(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/status", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-
-
 @pytest.fixture(scope="session")
 def rasa_server(
     rasa_venv: Path, rasa_model: Path, tmp_path_factory: pytest.TempPathFactory
@@ -73,22 +51,12 @@ def rasa_server(
     log_path = tmp_path_factory.mktemp("rasa") / "server.log"
     cmd = [str(rasa_executable(rasa_venv)), "run", "--enable-api", "--model", str(rasa_model)]
     cmd += ["--interface", "127.0.0.1", "--port", str(port)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=log_path.parent,
-            env=rasa_environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_LIMIT_S
-        while not _status(base_url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-4000:]
-                pytest.fail(f"Rasa did not come up at {base_url}:\n{tail}")
-            time.sleep(0.5)
+    with serve(
+        cmd,
+        cwd=log_path.parent,
+        env=rasa_environment(),
+        health_url=f"{base_url}/status",
+        log_path=log_path,
+        limit_s=STARTUP_LIMIT_S,
+    ):
         yield base_url
-    finally:
-        _stop(proc)
