@@ -35,7 +35,7 @@ def test_defaults_without_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert config.models.cache_dir == Path("var/models")
     assert config.nlu.backend == "embedded"
     assert config.nlu.threads == 1
-    assert config.nlu.rasa_url is None
+    assert config.nlu.rasa.url is None
     assert config.dialogue.action_timeout_s == 5.0
     assert config.dialogue.turn_timeout_s == 30.0
     assert config.actions.endpoint is None
@@ -62,7 +62,7 @@ bot: {path: /srv/bot}
 server: {host: 0.0.0.0, port: 8443, max_message_chars: 500}
 storage: {url: "postgresql+asyncpg://u:p@db/helpline"}
 models: {cache_dir: /cache}
-nlu: {backend: rasa, threads: 4, rasa_url: "http://rasa:5005"}
+nlu: {backend: rasa, threads: 4, rasa: {url: "http://rasa:5005"}}
 dialogue: {action_timeout_s: 2, turn_timeout_s: 10.5}
 actions: {endpoint: "http://actions:5055/webhook"}
 logging: {level: debug, json: false}
@@ -82,7 +82,7 @@ connectors:
     assert config.storage.url == "postgresql+asyncpg://u:p@db/helpline"
     assert config.models.cache_dir == Path("/cache")
     assert (config.nlu.backend, config.nlu.threads) == ("rasa", 4)
-    assert config.nlu.rasa_url == "http://rasa:5005"
+    assert config.nlu.rasa.url == "http://rasa:5005"
     assert config.dialogue.action_timeout_s == 2.0
     assert config.actions.endpoint == "http://actions:5055/webhook"
     assert config.logging.level == "DEBUG"
