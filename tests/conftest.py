@@ -10,6 +10,7 @@ when PostgreSQL cannot be reached the PostgreSQL variant is skipped, unless
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from typing import TYPE_CHECKING
@@ -71,6 +72,24 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     async with Store(db_url) as started:
         await started.upgrade()
         yield started
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """Restore the root logger after tests that run ``main()``, which sets up logging.
+
+    Otherwise its handler keeps writing to a captured stream pytest has closed.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
