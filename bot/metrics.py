@@ -108,3 +108,32 @@ RASA_RESTARTS = Counter(
     "Times the Rasa NLU sidecar ended and was started again.",
     registry=REGISTRY,
 )
+LLM_WORKER_REQUESTS = Counter(
+    "helpline_llm_worker_requests_total",
+    "Requests the model-worker pool sent (llm.local.url), by worker and outcome"
+    " (ok/busy/failed).",
+    ["worker", "outcome"],
+    registry=REGISTRY,
+)
+LLM_WORKER_OUTSTANDING = Gauge(
+    "helpline_llm_worker_outstanding",
+    "Requests the model-worker pool has in flight, by worker.",
+    ["worker"],
+    registry=REGISTRY,
+)
+MODEL_SERVER_REQUESTS = Counter(
+    "helpline_model_server_requests_total",
+    "Chat completion requests a model worker (helpline serve-model) answered, by status.",
+    ["status"],
+    registry=REGISTRY,
+)
+MODEL_SERVER_IN_FLIGHT = Gauge(
+    "helpline_model_server_in_flight",
+    "Chat completion requests inside a model worker (generating or queued).",
+    registry=REGISTRY,
+)
+MODEL_SERVER_QUEUE = Gauge(
+    "helpline_model_server_queue_depth",
+    "Requests waiting for the model's slot in a model worker.",
+    registry=REGISTRY,
+)

@@ -1,4 +1,8 @@
-"""The ``helpline model`` verb: ``prepare`` exports and quantizes the local model."""
+"""The ``helpline model`` and ``helpline serve-model`` verbs.
+
+``model prepare`` exports and quantizes the local model; ``serve-model`` runs it as a
+worker process (see :mod:`llm.serve`).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,22 @@ def register(subparsers: Any) -> None:
     prepare.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="model cache folder")
     prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     prepare.set_defaults(handler=_prepare)
+    _register_serve(subparsers)
+
+
+def _register_serve(subparsers: Any) -> None:
+    """Add the ``serve-model`` verb."""
+    serve = subparsers.add_parser(
+        "serve-model",
+        help="serve the local model as a worker behind the OpenAI-compatible API",
+        description="Load the configured local model (llm.local) and serve /v1/chat/completions, "
+        "/v1/models, /healthz and /metrics; point llm.local.url of the app at one or more "
+        "workers. SIGTERM finishes the requests in flight and refuses new ones with 503.",
+    )
+    serve.add_argument("--config", default=None, help="config file (default ./helpline.yml)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8081, help="port to listen on")
+    serve.set_defaults(handler=_serve)
 
 
 def _setup_logging() -> None:
@@ -62,3 +82,17 @@ def _prepare(args: argparse.Namespace) -> int:
     )
     print(folder)
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.config import load_config, validate_llm_section
+    from bot.logs import setup_logging
+    from llm.serve import serve
+    from llm.settings import LLMSettings
+
+    config = load_config(args.config)
+    setup_logging(config.logging.level, config.logging.json_format)
+    settings = validate_llm_section(config, LLMSettings)
+    return asyncio.run(serve(settings, config.models.cache_dir, host=args.host, port=args.port))

