@@ -9,11 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from bot.dialogue.answer import TOKEN_SINK
 from bot.errors import LLMError, ModelBusy
 from bot.metrics import REGISTRY
+from llm.answerer import LLMAnswerer
+from llm.cloud import CloudChain
+from llm.confidence import score
 from llm.pool import WorkerPool
+from llm.settings import CloudSettings, LLMSettings
 from llm.types import ChatMessage, GenerationSettings
 from tests.llm.cloud.fake_openai import FakeOpenAI, ok, status, stream
+from tests.llm.cloud.support import provider_for
+from tests.llm.test_answerer import PASSAGES, FixedRetriever
 from tests.llm.workers import WorkerProcess, saturate, start_worker
 
 ASK = [ChatMessage("user", "What is the capital of France?")]
@@ -157,3 +164,51 @@ async def test_a_refused_request_is_not_rerouted(
             await pool.complete(ASK, SHORT)
     assert not isinstance(caught.value, ModelBusy)
     assert second.chat_requests == []
+
+
+# The answerer with the pool as its local model.
+
+GROUNDED = [("You", -0.05), (" can", -0.1), (" return", -0.05), (" within 30 days [1].", -0.2)]
+
+
+async def test_the_answerer_takes_the_pool_as_its_local_model(
+    make_fake_openai: Callable[[], Awaitable[FakeOpenAI]],
+) -> None:
+    busy = await make_fake_openai()
+    worker = await make_fake_openai()
+    busy.script(status(503))
+    worker.script(stream([t for t, _ in GROUNDED], logprobs=[[pair] for pair in GROUNDED]))
+    drafts: list[str] = []
+    async with WorkerPool([busy.base_url, worker.base_url]) as pool:
+        answerer = LLMAnswerer(LLMSettings(), FixedRetriever(PASSAGES), pool)
+        token = TOKEN_SINK.set(drafts.append)
+        try:
+            answer = await answerer.answer("How long can I return?", [], {})
+        finally:
+            TOKEN_SINK.reset(token)
+    text = "You can return within 30 days [1]."
+    assert answer is not None
+    assert answer.route == "local"
+    assert "".join(drafts) == text
+    assert answer.confidence == score(text, [lp for _, lp in GROUNDED], PASSAGES[0].score, 2)
+    assert answer.citations == ("returns-policy.md#0",)
+
+
+async def test_a_pool_with_every_worker_busy_escalates_to_the_cloud(
+    make_fake_openai: Callable[[], Awaitable[FakeOpenAI]],
+) -> None:
+    worker = await make_fake_openai()
+    cloud = await make_fake_openai()
+    worker.script(status(503))
+    cloud.script(ok("Returns are accepted within 30 days of delivery [1]."))
+    async with (
+        WorkerPool([worker.base_url]) as pool,
+        CloudChain(CloudSettings(providers=[provider_for(cloud)])) as chain,
+    ):
+        answer = await LLMAnswerer(LLMSettings(), FixedRetriever(PASSAGES), pool, chain).answer(
+            "How long can I return?", [], {}
+        )
+    assert answer is not None
+    assert answer.route == "cloud"
+    assert answer.local_confidence is None  # the local model could not answer
+    assert len(worker.chat_requests) == 1
