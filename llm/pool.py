@@ -45,6 +45,7 @@ LOAD_HEADER = "X-Helpline-Load"
 CAPACITY_HEADER = "X-Helpline-Capacity"
 COOLDOWN_S = 1.0
 COOLDOWN_MAX_S = 30.0
+UNLISTED_MODEL = "default"
 
 
 @dataclass
@@ -287,7 +288,7 @@ class WorkerPool:
         )
 
     async def _model_id(self, session: aiohttp.ClientSession, worker: Worker) -> str:
-        """The model id the worker serves (``GET /models``, asked once)."""
+        """The model id the worker serves (``GET /models``, asked once per connection)."""
         if worker.model_id is None:
             async with session.get(f"{worker.url}/models", timeout=self._request_timeout()) as resp:
                 data: Any = await resp.json(content_type=None) if resp.status == 200 else None
@@ -295,7 +296,9 @@ class WorkerPool:
             first = entries[0] if isinstance(entries, list) and entries else None
             model = first.get("id") if isinstance(first, dict) else None
             if not isinstance(model, str):
-                raise aiohttp.ClientError(f"GET /models answered {resp.status} without a model")
+                # Servers that ignore the model (TGI) may not list one; send a placeholder.
+                _LOGGER.info("%s/models lists no model (HTTP %d).", worker.url, resp.status)
+                model = UNLISTED_MODEL
             worker.model_id = model
         return worker.model_id
 

@@ -15,7 +15,7 @@ from bot.metrics import REGISTRY
 from llm.answerer import LLMAnswerer
 from llm.cloud import CloudChain
 from llm.confidence import score
-from llm.pool import WorkerPool
+from llm.pool import UNLISTED_MODEL, WorkerPool
 from llm.settings import CloudSettings, LLMSettings
 from llm.types import ChatMessage, GenerationSettings
 from tests.llm.cloud.fake_openai import FakeOpenAI, ok, status, stream
@@ -212,3 +212,13 @@ async def test_a_pool_with_every_worker_busy_escalates_to_the_cloud(
     assert answer.route == "cloud"
     assert answer.local_confidence is None  # the local model could not answer
     assert len(worker.chat_requests) == 1
+
+
+async def test_a_server_that_lists_no_model_gets_a_placeholder() -> None:
+    async with FakeOpenAI(model_ids=()) as server, WorkerPool([server.base_url]) as pool:
+        server.script(ok("Hi."))
+        completion = await pool.complete(ASK, SHORT)
+    assert completion.text == "Hi."
+    assert server.chat_requests[0].body["model"] == UNLISTED_MODEL
+    # No logprobs given: the answer is one token of unknown log-probability.
+    assert [(t.text, t.logprob) for t in completion.tokens] == [("Hi.", 0.0)]
