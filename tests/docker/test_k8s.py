@@ -67,10 +67,12 @@ def test_deployments_are_probed_on_healthz_non_root_and_requested(name: str) -> 
 def test_the_model_worker_runs_serve_model_where_the_app_config_points() -> None:
     (container,) = pod("helpline-model")["spec"]["containers"]
     assert "serve-model" in container["command"]
-    config = yaml.safe_load(k8s_object("ConfigMap", "helpline-config")["data"]["helpline.yml"])  # type: ignore[index]
     service = k8s_object("Service", "helpline-model")
     (port,) = service["spec"]["ports"]  # type: ignore[index]
-    assert config["llm"]["local"]["url"] == f"http://helpline-model:{port['port']}"
+    (app,) = pod("helpline-app")["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in app["env"]}
+    assert env["HELPLINE_LOCAL_MODEL_URL"] == f"http://helpline-model:{port['port']}"
+    assert {e["name"]: e["value"] for e in container["env"]}["HELPLINE_LOCAL_MODEL_URL"] == ""
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
