@@ -57,7 +57,13 @@ def _register_serve(subparsers: Any) -> None:
         "/v1/models, /healthz and /metrics; point llm.local.url of the app at one or more "
         "workers. SIGTERM finishes the requests in flight and refuses new ones with 503.",
     )
-    serve.add_argument("--config", default=None, help="config file (default ./helpline.yml)")
+    # SUPPRESS: without it, this default would replace a --config given before the verb.
+    serve.add_argument(
+        "--config",
+        "-c",
+        default=argparse.SUPPRESS,
+        help="config file (default ./helpline.yml; may also come before the verb)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8081, help="port to listen on")
     serve.set_defaults(handler=_serve)

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.cli import build_parser
 from llm.pool import CAPACITY_HEADER, LOAD_HEADER
 from tests.llm.workers import (
     HELPLINE,
@@ -99,3 +100,20 @@ def test_a_bad_worker_config_names_the_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert f"{config}:3: llm.local.max_queue:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve-model", "--config", "w.yml", "--port", "9"],
+        ["--config", "w.yml", "serve-model", "--port", "9"],
+    ],
+)
+def test_config_may_come_before_or_after_the_verb(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.verb, args.config, args.host, args.port) == (
+        "serve-model",
+        "w.yml",
+        "127.0.0.1",
+        9,
+    )
