@@ -110,8 +110,7 @@ RASA_RESTARTS = Counter(
 )
 LLM_WORKER_REQUESTS = Counter(
     "helpline_llm_worker_requests_total",
-    "Requests the model-worker pool sent (llm.local.url), by worker and outcome"
-    " (ok/busy/failed).",
+    "Requests the model-worker pool sent (llm.local.url), by worker and outcome (ok/busy/failed).",
     ["worker", "outcome"],
     registry=REGISTRY,
 )
