@@ -108,3 +108,15 @@ class LocalBus:
     def subscribers(self, topic: str) -> int:
         """How many iterators are subscribed to ``topic``."""
         return len(self._subscribers.get(topic, ()))
+
+    def resync(self) -> None:
+        """Tell every subscriber it may have missed events (e.g. the Redis link was down).
+
+        Each gets its backlog dropped and an ``overflow`` event, as when it
+        falls behind, so it resynchronises from the store.
+        """
+        for topic, queues in self._subscribers.items():
+            for queue in queues:
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait({"type": "overflow", "topic": topic})

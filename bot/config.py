@@ -40,6 +40,7 @@ __all__ = [
     "ModelsSettings",
     "NLUSettings",
     "RasaNLUSettings",
+    "RedisSettings",
     "ServerSettings",
     "StorageSettings",
     "load_config",
@@ -140,6 +141,30 @@ class LoggingSettings(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class RedisSettings(_Section):
+    """Redis for several replicas: the live-event bus, turn locks and recovery.
+
+    Without ``url`` Helpline runs as one replica with in-process parts. See
+    ``bot/replicas/`` for what each setting governs.
+    """
+
+    url: str | None = None
+    key_prefix: str = Field(default="helpline", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    lock_lease_s: float = Field(default=10.0, gt=0)
+    lock_wait_s: float = Field(default=60.0, gt=0)
+    delivery_lease_s: float = Field(default=30.0, gt=0)
+    recovery_interval_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # ``url: ${REDIS_URL:-}`` left empty: one replica
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
 def _default_connectors() -> dict[str, dict[str, Any]]:
     return {"rest": {"enabled": True}}
 
@@ -161,6 +186,7 @@ class Config(_Section):
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
     connectors: dict[str, dict[str, Any]] = Field(default_factory=_default_connectors)
     llm: dict[str, Any] = Field(default_factory=dict)
 

@@ -29,12 +29,13 @@ from bot.messages import Button, OutboundMessage
 from bot.tasks import OwnedTasks
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     from bot.bus import Bus
     from bot.channels import Channel
     from bot.manager import DialogueManager
     from bot.messages import InboundMessage
+    from bot.storage.claims import Claims
     from bot.storage.records import Received, StoredMessage
     from bot.storage.store import Store
 
@@ -50,6 +51,8 @@ class Dispatcher(Service):
         retry_base_s: The first retry delay; it doubles on each attempt.
         retry_max_s: The longest delay between attempts.
         max_attempts: Attempts per reply before it is left for the next sweep.
+        claims: With several replicas, a reply is delivered only by the
+            replica that claims it (and renews the claim before each attempt).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class Dispatcher(Service):
         retry_base_s: float = 0.5,
         retry_max_s: float = 60.0,
         max_attempts: int = 8,
+        claims: Claims | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -70,6 +74,8 @@ class Dispatcher(Service):
         self._manager: DialogueManager | None = None
         self._tasks = OwnedTasks()
         self._inflight: set[int] = set()
+        self.claims = claims
+        self._background: list[tuple[Callable[[], Coroutine[Any, Any, Any]], str]] = []
 
     def register(self, channel: Channel) -> None:
         """Deliver ``channel.name``'s replies through ``channel``.
@@ -92,10 +98,21 @@ class Dispatcher(Service):
             raise RuntimeError("the dispatcher has no dialogue manager yet")
         return self._manager
 
+    @property
+    def channels(self) -> list[str]:
+        """The names of the registered channels."""
+        return list(self._channels)
+
+    def add_background(self, factory: Callable[[], Coroutine[Any, Any, Any]], name: str) -> None:
+        """Run ``factory()`` in an owned task from :meth:`start` (e.g. periodic recovery)."""
+        self._background.append((factory, name))
+
     async def start(self) -> None:
-        """Deliver replies left pending by an earlier run."""
+        """Deliver replies left pending by an earlier run; start the background loops."""
         for name in self._channels:
             self.spawn(self.sweep(name), f"sweep:{name}")
+        for factory, name in self._background:
+            self.spawn(factory(), name)
 
     async def stop(self) -> None:
         """Cancel running turns and deliveries; what is stored is resumed next start."""
@@ -195,14 +212,31 @@ class Dispatcher(Service):
         gauge = metrics.OUTBOX_PENDING.labels(message.channel)
         gauge.inc()
         try:
-            return await self._attempts(channel, message, message_id)
+            if not await self._claim(message_id):
+                return False  # another replica delivers it
+            delivered = await self._attempts(channel, message, message_id)
+            if not delivered and self.claims is not None:
+                await self.claims.release(message_id)
+            return delivered
         finally:
             gauge.dec()
             self._inflight.discard(message_id)
 
+    async def _claim(self, message_id: int) -> bool:
+        """Claim or renew the reply for this replica (always ``True`` with one replica)."""
+        if self.claims is None:
+            return True
+        try:
+            return await self.claims.claim(message_id)
+        except StorageError as exc:
+            _LOGGER.warning("Cannot claim reply %d now: %s", message_id, exc)
+            return False
+
     async def _attempts(self, channel: Channel, message: OutboundMessage, message_id: int) -> bool:
         delay = self._retry_base_s
         for attempt in range(1, self._max_attempts + 1):
+            if attempt > 1 and not await self._claim(message_id):
+                return False  # our claim expired while waiting: another replica has it
             try:
                 await channel.send(message)
             except DeliveryError as exc:

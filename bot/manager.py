@@ -13,8 +13,8 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import metrics
 from bot.dialogue.events import Event, UserUttered
@@ -69,6 +69,14 @@ def csat_score(text: str) -> int | None:
     return int(values[0])
 
 
+class TurnLocks(Protocol):
+    """Serialises the turns of one conversation (in-process, or across replicas)."""
+
+    def hold(self, key: tuple[str, str]) -> AbstractAsyncContextManager[None]:
+        """Hold the lock of conversation ``(channel, external id)`` for the block."""
+        ...
+
+
 class _Locks:
     """One asyncio lock per conversation, dropped when nobody holds it."""
 
@@ -77,6 +85,7 @@ class _Locks:
 
     @asynccontextmanager
     async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        """Hold the conversation's lock for the block."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
@@ -90,15 +99,26 @@ class _Locks:
                 self._locks[key] = (lock, users - 1)
 
 
-class DialogueManager:
-    """Connects connectors, NLU, the flow engine and the store."""
+def local_locks() -> TurnLocks:
+    """The in-process turn locks of a single replica."""
+    return _Locks()
 
-    def __init__(self, engine: Engine, nlu: NLU, store: Store) -> None:
+
+class DialogueManager:
+    """Connects connectors, NLU, the flow engine and the store.
+
+    ``locks`` serialise each conversation's turns; the default is in-process,
+    and several replicas pass Redis-backed ones (:mod:`bot.replicas.locks`).
+    """
+
+    def __init__(
+        self, engine: Engine, nlu: NLU, store: Store, locks: TurnLocks | None = None
+    ) -> None:
         self.engine = engine
         self.nlu = nlu
         self.store = store
         self.console = ConsoleStore(store)
-        self._locks = _Locks()
+        self._locks: TurnLocks = locks or _Locks()
 
     async def handle(
         self, message: InboundMessage, *, delivered: bool = False

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.actions import ActionDeps, ActionRegistry
-from bot.bus import LocalBus
+from bot.bus import Bus, LocalBus
 from bot.config import validate_llm_section
 from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.nlu import ParseResult
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bot.config import Config
     from bot.dialogue.answer import Answerer
     from bot.dialogue.nlu import NLU
+    from bot.replicas import Replicas
 
 _LOGGER = logging.getLogger(__name__)
 ENCODER_FOLDER = "minilm-int8"
@@ -70,6 +71,15 @@ def build_nlu(project: Project, config: Config) -> NLU:
     return build_rasa_nlu(project.nlu_files, config, embedded)
 
 
+def _replicas(config: Config, store: Store) -> Replicas | None:
+    """The Redis-backed parts when ``redis.url`` is set, else ``None`` (one replica)."""
+    if not config.redis.url:
+        return None
+    from bot.replicas import Replicas
+
+    return Replicas(config.redis, store)
+
+
 class Runtime(Service):
     """Everything a running bot needs, started and stopped together."""
 
@@ -83,8 +93,18 @@ class Runtime(Service):
         )
         self._nlu = nlu
         self._manager: DialogueManager | None = None
-        self.bus = LocalBus()
-        self.dispatcher = Dispatcher(self.store, self.bus)
+        self.replicas = _replicas(config, self.store)
+        self.bus: Bus = self.replicas.bus if self.replicas else LocalBus()
+        self.dispatcher = Dispatcher(
+            self.store, self.bus, claims=self.replicas.claims if self.replicas else None
+        )
+        if self.replicas is not None:
+            from bot.replicas.recovery import recover_forever
+
+            claims, every = self.replicas.claims, config.redis.recovery_interval_s
+            self.dispatcher.add_background(
+                lambda: recover_forever(self.dispatcher, claims, every), "recovery"
+            )
         # The LLM package is plugged in by name: bot/ talks to it only through
         # the Answerer protocol and the /v1 sub-application.
         from llm.settings import LLMSettings
@@ -129,6 +149,8 @@ class Runtime(Service):
             project = self.load_project()
             await self.store.start()
             await self.store.upgrade()
+            if self.replicas is not None:
+                await self.replicas.start()
             await self.seed_demo_data()
             await self.actions.start()
             nlu = self._nlu or build_nlu(project, self.config)
@@ -141,9 +163,11 @@ class Runtime(Service):
             )
             answerer = await self._start_llm(project) if self.llm_settings.enabled else None
             engine = Engine(project, self.actions, answerer, settings)
-            self._manager = DialogueManager(engine, nlu, self.store)
+            locks = self.replicas.locks if self.replicas else None
+            self._manager = DialogueManager(engine, nlu, self.store, locks)
             self.dispatcher.bind(self._manager)
-            await self._manager.recover()
+            if self.replicas is None:  # replicas recover periodically (bot/replicas)
+                await self._manager.recover()
         except BaseException:
             await self.stop()
             raise
@@ -183,4 +207,6 @@ class Runtime(Service):
             await self._llm.close()
             self._llm = None
         await self.actions.stop()
+        if self.replicas is not None:
+            await self.replicas.stop()
         await self.store.stop()

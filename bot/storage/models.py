@@ -123,6 +123,10 @@ class Message(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # A replica delivering this reply holds it until ``claimed_until`` (see
+    # bot/storage/claims.py); a crashed replica's claim simply expires.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Turn(Base):

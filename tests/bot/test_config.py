@@ -264,3 +264,17 @@ def test_validate_section_with_defaults_has_no_location() -> None:
     with pytest.raises(ConfigError) as info:
         validate_section(Config(), "slack", SlackSection)
     assert str(info.value) == "connectors.slack.bot_token: Field required"
+
+
+def test_redis_section(tmp_path: Path) -> None:
+    path = tmp_path / "helpline.yml"
+    path.write_text("redis:\n  url: ''\n")
+    assert load_config(path).redis.url is None  # ${REDIS_URL:-} left empty: one replica
+    path.write_text("redis:\n  url: redis://cache:6379/0\n  lock_lease_s: 3\n")
+    assert load_config(path).redis.lock_lease_s == 3
+    path.write_text("server:\n  port: 1\nredis:\n  url: http://cache\n")
+    with pytest.raises(ConfigError, match=r"helpline\.yml:4: redis\.url: .*redis://"):
+        load_config(path)
+    path.write_text("redis:\n  url: redis://cache\n  lock_lease_s: 0\n")
+    with pytest.raises(ConfigError, match=r"helpline\.yml:3: redis\.lock_lease_s"):
+        load_config(path)

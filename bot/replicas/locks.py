@@ -1,0 +1,114 @@
+"""Turn locks across replicas: one Redis lock per conversation, with a lease.
+
+The lock is redis-py's (``SET NX PX`` with a random token, released by a
+script that checks the token). It is taken with a short lease that a
+background task renews while the turn runs, so a replica that is SIGKILLed
+mid-turn leaves a lock that expires within one lease and the conversation is
+never stuck. Within a replica an asyncio lock is taken first, so turns that
+meet on the same replica wait in order instead of polling Redis.
+
+Should a lease be lost anyway (Redis restarted and forgot the key), the
+database still refuses to commit the same message's turn twice
+(``commit_turn`` needs the message pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from redis.exceptions import LockError, RedisError
+
+from bot.errors import StorageError
+from bot.manager import local_locks
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from redis.asyncio import Redis
+    from redis.asyncio.lock import Lock
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class RedisTurnLocks:
+    """Per-conversation turn locks shared by every replica on one Redis.
+
+    Args:
+        client: The Redis client.
+        prefix: Key prefix; the lock of a conversation is ``<prefix>:lock:<channel>:<id>``.
+        lease_s: How long a lock outlives a replica that stopped renewing it.
+        wait_s: How long a turn waits for the lock before it fails (the
+            message stays pending, and recovery runs it later).
+    """
+
+    def __init__(self, client: Redis, prefix: str, lease_s: float, wait_s: float) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._lease_s = lease_s
+        self._wait_s = wait_s
+        self._local = local_locks()
+
+    def key(self, conversation: tuple[str, str]) -> str:
+        """The Redis key of a conversation's lock."""
+        channel, external_id = conversation
+        return f"{self._prefix}:lock:{channel}:{external_id}"
+
+    @asynccontextmanager
+    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        """Hold the conversation's lock on every replica for the block.
+
+        Raises:
+            StorageError: Redis cannot be reached, or the lock stayed taken
+                for ``wait_s``.
+        """
+        async with self._local.hold(key):
+            lock = self._client.lock(
+                self.key(key),
+                timeout=self._lease_s,
+                sleep=min(0.05, self._lease_s / 10),
+                blocking_timeout=self._wait_s,
+                thread_local=False,
+            )
+            await self._acquire(lock)
+            renew = asyncio.create_task(self._renew(lock), name=f"lock:{self.key(key)}")
+            try:
+                yield
+            finally:
+                renew.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renew
+                await self._release(lock)
+
+    async def _acquire(self, lock: Lock) -> None:
+        try:
+            acquired = await lock.acquire()
+        except RedisError as exc:
+            raise StorageError(f"cannot take the turn lock {lock.name!r}: {exc}") from exc
+        if not acquired:
+            raise StorageError(f"the turn lock {lock.name!r} stayed taken for {self._wait_s} s")
+
+    async def _renew(self, lock: Lock) -> None:
+        """Push the lease forward every third of it until cancelled."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await lock.reacquire()
+            except LockError:
+                _LOGGER.warning("The turn lock %s was lost; its lease had expired.", lock.name)
+                return
+            except RedisError as exc:
+                _LOGGER.warning("Cannot renew the turn lock %s now: %s", lock.name, exc)
+
+    @staticmethod
+    async def _release(lock: Lock) -> None:
+        try:
+            await lock.release()
+        except LockError:
+            _LOGGER.warning("The turn lock %s had expired before its turn ended.", lock.name)
+        except RedisError as exc:
+            # Its lease ends it shortly; nothing is lost.
+            _LOGGER.warning("Cannot release the turn lock %s now: %s", lock.name, exc)
