@@ -18,6 +18,7 @@ from bot.errors import ConfigError, HelplineError, SourceError
 _VERB_MODULES = (
     "bot.cli_run",
     "bot.cli_db",
+    "bot.cli_erase",
     "bot.cli_agents",
     "bot.cli_init",
     "bot.nlu.cli",

@@ -78,9 +78,15 @@ class ServerSettings(_Section):
 
 
 class StorageSettings(_Section):
-    """The database, as an SQLAlchemy async URL."""
+    """The database, as an SQLAlchemy async URL, and how long conversations are kept.
+
+    ``retention_days`` unset keeps conversations forever; otherwise
+    ``helpline db prune`` (and the server, once a day) deletes those with no
+    activity for that many days.
+    """
 
     url: str = "sqlite+aiosqlite:///var/helpline.db"
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 class ModelsSettings(_Section):

@@ -108,6 +108,13 @@ RASA_RESTARTS = Counter(
     "Times the Rasa NLU sidecar ended and was started again.",
     registry=REGISTRY,
 )
+RETENTION_PRUNED = Counter(
+    "helpline_retention_pruned_rows_total",
+    "Rows the retention prune removed (deleted) or kept with the conversation link cleared"
+    " (unlinked), by table.",
+    ["table", "kind"],
+    registry=REGISTRY,
+)
 LLM_WORKER_REQUESTS = Counter(
     "helpline_llm_worker_requests_total",
     "Requests the model-worker pool sent (llm.local.url), by worker and outcome (ok/busy/failed).",

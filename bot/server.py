@@ -15,6 +15,7 @@ from bot.channels import Channel, ConnectorContext, HttpChannel
 from bot.config import validate_section
 from bot.errors import StorageError
 from bot.runtime import Runtime
+from bot.storage.lifecycle import RetentionPruner
 from connectors import registry
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 RUNTIME = web.AppKey("runtime", Runtime)
 CHANNELS = web.AppKey("channels", list[Channel])
+RETENTION = web.AppKey("retention", RetentionPruner)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -55,6 +57,12 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await runtime.stop()
 
 
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Prune old conversations once a day while serving (``storage.retention_days``)."""
+    async with app[RETENTION]:
+        yield
+
+
 async def _channels_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the connectors once the bot is up, then deliver what an earlier run left."""
     runtime, started = app[RUNTIME], []
@@ -76,6 +84,8 @@ def create_app(config: Config, runtime: Runtime | None = None) -> web.Applicatio
     app = web.Application(client_max_size=1024**2)
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_runtime_ctx)
+    app[RETENTION] = RetentionPruner(runtime.store, config.storage.retention_days)
+    app.cleanup_ctx.append(_retention_ctx)
     app.cleanup_ctx.append(_channels_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
