@@ -171,6 +171,26 @@ class RedisSettings(_Section):
         return value
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry traces over OTLP/HTTP; off (nothing loaded) without ``otlp_endpoint``.
+
+    ``otlp_endpoint`` is the collector's base URL (``http://collector:4318``)
+    or its full traces URL (``.../v1/traces``).
+    """
+
+    otlp_endpoint: str | None = None
+    service_name: str = Field(default="helpline", min_length=1)
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 def _default_connectors() -> dict[str, dict[str, Any]]:
     return {"rest": {"enabled": True}}
 
@@ -193,6 +213,7 @@ class Config(_Section):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     connectors: dict[str, dict[str, Any]] = Field(default_factory=_default_connectors)
     llm: dict[str, Any] = Field(default_factory=dict)
 

@@ -20,7 +20,7 @@ import random
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot import metrics
+from bot import metrics, tracing
 from bot.bus import conversation_topic
 from bot.dialogue.answer import TOKEN_SINK
 from bot.errors import ConfigError, DeliveryError, StorageError
@@ -126,6 +126,7 @@ class Dispatcher(Service):
         """Run ``coro`` in a task the dispatcher owns (cancelled and awaited on stop)."""
         return self._tasks.spawn(coro, name)
 
+    @tracing.inbound
     async def submit(self, message: InboundMessage) -> Received:
         """Store ``message``, then run its turn and deliver the replies in the background.
 
@@ -190,6 +191,7 @@ class Dispatcher(Service):
             await self.deliver(to_outbound(stored), publish=False)
         return len(pending)
 
+    @tracing.delivery
     async def deliver(self, message: OutboundMessage, *, publish: bool = True) -> bool:
         """Hand one stored reply to its channel until it takes it; mark it delivered.
 

@@ -10,20 +10,26 @@ Only the standard library is used, so logging works before anything else loads.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json as jsonlib
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "ConversationFilter",
     "JSONFormatter",
     "TextFormatter",
     "bind_conversation",
+    "conversation_scope",
+    "current_channel",
     "current_conversation",
     "setup_logging",
     "unbind_conversation",
@@ -33,6 +39,9 @@ _LOGGER = logging.getLogger(__name__)
 
 _CONVERSATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "helpline_conversation_id", default=None
+)
+_CHANNEL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "helpline_channel", default=None
 )
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__) | {
@@ -63,13 +72,36 @@ def current_conversation() -> str | None:
     return _CONVERSATION_ID.get()
 
 
+def current_channel() -> str | None:
+    """Return the channel bound in the current context, if any."""
+    return _CHANNEL.get()
+
+
+@contextlib.contextmanager
+def conversation_scope(channel: str, external_id: str) -> Iterator[None]:
+    """Tag every record logged inside with ``conversation_id`` and ``channel``.
+
+    The id is ``channel:external_id``, as :class:`bot.manager.DialogueManager`
+    binds it for a turn. Tasks started inside inherit both.
+    """
+    conversation = _CONVERSATION_ID.set(f"{channel}:{external_id}")
+    bound_channel = _CHANNEL.set(channel)
+    try:
+        yield
+    finally:
+        _CHANNEL.reset(bound_channel)
+        _CONVERSATION_ID.reset(conversation)
+
+
 class ConversationFilter(logging.Filter):
-    """Adds ``conversation_id`` to records that do not carry one in ``extra``."""
+    """Adds ``conversation_id`` and ``channel`` to records that do not carry them in ``extra``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Set the record's ``conversation_id``; never drops a record."""
+        """Set the record's ``conversation_id`` and ``channel``; never drops a record."""
         if getattr(record, "conversation_id", None) is None:
             record.conversation_id = _CONVERSATION_ID.get()
+        if getattr(record, "channel", None) is None:
+            record.channel = _CHANNEL.get()
         return True
 
 
@@ -92,8 +124,9 @@ class JSONFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 payload[key] = value
-        if payload.get("conversation_id") is None:
-            payload.pop("conversation_id", None)
+        for key in ("conversation_id", "channel"):
+            if payload.get(key) is None:
+                payload.pop(key, None)
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
         elif record.exc_text:

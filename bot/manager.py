@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot import metrics
+from bot import metrics, tracing
 from bot.dialogue.events import Event, UserUttered
 from bot.dialogue.nlu import Intent, ParseResult
 from bot.dialogue.state import DialogueState
@@ -120,6 +120,7 @@ class DialogueManager:
         self.console = ConsoleStore(store)
         self._locks: TurnLocks = locks or _Locks()
 
+    @tracing.inbound
     async def handle(
         self, message: InboundMessage, *, delivered: bool = False
     ) -> list[OutboundMessage]:
@@ -193,6 +194,7 @@ class DialogueManager:
             _LOGGER.info("Recovered %d unprocessed messages.", len(pending))
         return len(pending)
 
+    @tracing.turn
     async def _turn(
         self,
         conv: ConversationRow,
@@ -246,6 +248,7 @@ class DialogueManager:
             state or self.engine.new_state(), parse, conv.external_id, history, metadata
         )
 
+    @tracing.nlu_parse
     async def parse(self, text: str) -> ParseResult:
         """Read a message: a button payload directly, anything else through NLU."""
         direct = parse_payload(text)

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import tracing
 from bot.actions import ActionDeps, ActionRegistry
 from bot.bus import Bus, LocalBus
 from bot.config import validate_llm_section
@@ -146,6 +147,7 @@ class Runtime(Service):
     async def start(self) -> None:
         """Load the bot, open the store, train the NLU and recover lost turns."""
         try:
+            tracing.configure(self.config.tracing)
             project = self.load_project()
             await self.store.start()
             await self.store.upgrade()
@@ -210,3 +212,4 @@ class Runtime(Service):
         if self.replicas is not None:
             await self.replicas.stop()
         await self.store.stop()
+        await tracing.shutdown()

@@ -35,6 +35,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot import tracing
 from bot.dialogue.answer import TOKEN_SINK, Answer
 from bot.errors import BudgetExhausted, LLMError
 from llm.confidence import DEFAULT_LOCAL_THRESHOLD, cited_numbers, score
@@ -113,6 +114,7 @@ class LLMAnswerer:
         threshold = settings.local_threshold
         self.local_threshold = DEFAULT_LOCAL_THRESHOLD if threshold is None else threshold
 
+    @tracing.llm_answer
     async def answer(
         self, text: str, history: Sequence[dict[str, Any]], slots: dict[str, Any]
     ) -> Answer | None:
@@ -137,6 +139,7 @@ class LLMAnswerer:
         answer = await self._try_cloud(prompt, reason, best)
         return replace(answer, local_confidence=best if reason == "low_confidence" else None)
 
+    @tracing.llm_local
     async def _try_local(self, prompt: Prompt) -> tuple[Answer | None, float, str]:
         """Return the local answer when confident, else its confidence and why not."""
         if self._local is None:
@@ -162,6 +165,7 @@ class LLMAnswerer:
             return None, confidence, "low_confidence"
         return self._grounded("local", completion, prompt, confidence), confidence, ""
 
+    @tracing.llm_cloud
     async def _try_cloud(self, prompt: Prompt, reason: str, best: float) -> Answer:
         """Ask the cloud chain; hand off to a person when it fails or is unsure."""
         if self._cloud is None:
