@@ -17,19 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.processes import helpline
+
 ROOT = Path(__file__).parents[2]
 PROJECT = ROOT / "tests" / "bot" / "dialogue" / "project"
-
-
-def helpline(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
 
 
 def write_config(folder: Path, db_url: str, bot: Path = PROJECT, timeout: float = 5) -> Path:

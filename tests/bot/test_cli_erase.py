@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,24 +11,13 @@ import pytest
 from bot.cli import main
 from bot.storage import Store
 from tests.bot.storage.lifecycle_data import customer, rows
+from tests.processes import helpline
 
 ROOT = Path(__file__).parents[2]
 GONE = dict.fromkeys(
     ("messages", "turns", "events", "inbox", "notes", "audit_log", "llm_usage", "conversations"),
     0,
 )
-
-
-def helpline(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the console script in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,19 +11,9 @@ import pytest
 from bot.cli import main
 from bot.errors import ConfigError, FlowError
 from bot.rasa_import.writer import write_project
+from tests.processes import helpline
 
 from .conftest import RASA_PROJECT
-
-
-def _helpline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
 
 
 def _broken(tmp_path: Path) -> Path:
@@ -41,7 +29,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
 
 
 def test_the_verb_writes_the_bot_and_prints_the_report(tmp_path: Path) -> None:
-    result = _helpline("import", "rasa", str(RASA_PROJECT), "--out", "acme", cwd=tmp_path)
+    result = helpline("import", "rasa", str(RASA_PROJECT), "--out", "acme", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Imported the Rasa project {RASA_PROJECT} into acme.")
     assert "Needs a human (6):" in result.stdout
@@ -51,7 +39,7 @@ def test_the_verb_writes_the_bot_and_prints_the_report(tmp_path: Path) -> None:
 
 
 def test_the_default_output_folder_is_named_after_the_project(tmp_path: Path) -> None:
-    result = _helpline("import", "rasa", str(RASA_PROJECT), "--json", cwd=tmp_path)
+    result = helpline("import", "rasa", str(RASA_PROJECT), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["output"] == "rasa_project-helpline"
     assert (tmp_path / "rasa_project-helpline" / "flows" / "domain.yml").is_file()
@@ -70,7 +58,7 @@ def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 def test_bad_input_exits_2_with_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
     broken = _broken(tmp_path)
-    result = _helpline("import", "rasa", str(broken), "--out", "out", cwd=tmp_path)
+    result = helpline("import", "rasa", str(broken), "--out", "out", cwd=tmp_path)
     assert result.returncode == 2
     assert f"{broken}/data/rules.yml:22: rule 'Say I am a bot when asked': unknown response" in (
         result.stderr
@@ -91,7 +79,7 @@ def test_a_non_empty_output_folder_is_refused_without_force(tmp_path: Path) -> N
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
-    result = _helpline("import", "rasa", str(RASA_PROJECT), "--out", str(out), cwd=tmp_path)
+    result = helpline("import", "rasa", str(RASA_PROJECT), "--out", str(out), cwd=tmp_path)
     assert result.returncode == 2
     assert "exists and is not empty; use --force" in result.stderr
     assert _snapshot(out) == {"mine.txt": "keep me"}

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from tests.connectors.console.api_support import PROJECT
+from tests.processes import helpline
 
 
-def helpline(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(config), "agents", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def agents(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return helpline("--config", str(config), "agents", *args, stdin=stdin)
 
 
 def test_agents_add_list_disable(tmp_path: Path) -> None:
@@ -33,13 +26,13 @@ def test_agents_add_list_disable(tmp_path: Path) -> None:
     }
     config.write_text(json.dumps(settings))
     add = ["add", "--email", "Ana@Example.com", "--name", "Ana", "--role", "admin"]
-    made = helpline(config, *add, "--password-stdin", stdin="s3cret-password\n")
+    made = agents(config, *add, "--password-stdin", stdin="s3cret-password\n")
     assert made.returncode == 0, made.stderr
     assert "Created admin Ana <ana@example.com>" in made.stdout
-    again = helpline(config, *add, "--password-stdin", stdin="s3cret-password\n")
+    again = agents(config, *add, "--password-stdin", stdin="s3cret-password\n")
     assert again.returncode == 2
     assert "exists" in again.stderr
-    short = helpline(
+    short = agents(
         config, "add", "--email", "b@x.io", "--name", "B", "--password-stdin", stdin="x\n"
     )
     assert short.returncode == 2
@@ -49,10 +42,10 @@ def test_agents_add_list_disable(tmp_path: Path) -> None:
         hashed = conn.execute(text("SELECT password_hash FROM agents")).scalar_one()
     engine.dispose()
     assert hashed.startswith("$argon2id$")
-    listed = helpline(config, "list")
+    listed = agents(config, "list")
     assert listed.returncode == 0
     assert "ana@example.com\tAna\tadmin\taway" in listed.stdout
-    off = helpline(config, "disable", "--email", "ana@example.com")
+    off = agents(config, "disable", "--email", "ana@example.com")
     assert off.returncode == 0
-    assert "disabled" in helpline(config, "list").stdout
-    assert helpline(config, "disable", "--email", "nobody@example.com").returncode == 2
+    assert "disabled" in agents(config, "list").stdout
+    assert agents(config, "disable", "--email", "nobody@example.com").returncode == 2
