@@ -5,47 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
-import re
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import asyncpg
 import pytest
 
-from tests.conftest import DEFAULT_PG_URL, _asyncpg_dsn, _postgres_database
-from tests.processes import clean_env, free_port, serve
+from tests.bot.replicas import cluster
+from tests.conftest import DEFAULT_PG_URL, _postgres_database
+from tests.processes import free_port
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.timeout(300)
-ROOT = Path(__file__).parents[3]
 VISITOR = "visitor-replicas-1"
-
-
-def _config(folder: Path, db_url: str, prefix: str, port: int) -> Path:
-    settings = {
-        "bot": {"path": str(ROOT / "flows")},
-        "storage": {"url": db_url},
-        "models": {"cache_dir": str(ROOT / "var" / "models")},
-        "server": {"port": port},
-        "redis": {
-            "url": "redis://127.0.0.1:6379/0",
-            "key_prefix": prefix,
-            "recovery_interval_s": 1,
-            "lock_lease_s": 3,
-        },
-        "connectors": {"rest": {}, "widget": {"allowed_origins": ["*"]}},
-        "llm": {"enabled": False},
-        "logging": {"json": False},
-    }
-    path = folder / f"helpline-{port}.yml"
-    path.write_text(json.dumps(settings))
-    return path
 
 
 @pytest.fixture
@@ -58,50 +34,10 @@ async def replicas(
             bases = []
             for name in ("a", "b"):
                 port = free_port()
-                config = _config(tmp_path, db_url, prefix, port)
-                stack.enter_context(
-                    serve(
-                        [sys.executable, "-m", "bot", "--config", str(config), "run"],
-                        cwd=tmp_path,
-                        env=clean_env(),
-                        health_url=f"http://127.0.0.1:{port}/healthz",
-                        log_path=tmp_path / f"{name}.log",
-                        limit_s=180,
-                    )
-                )
+                path = cluster.config(tmp_path, db_url, prefix, port)
+                stack.enter_context(cluster.replica(path, port, tmp_path / f"{name}.log"))
                 bases.append(f"http://127.0.0.1:{port}")
             yield bases[0], bases[1], db_url
-
-
-async def _frames(ws: aiohttp.ClientWebSocketResponse, into: list[dict[str, Any]]) -> None:
-    async for msg in ws:
-        if msg.type is aiohttp.WSMsgType.TEXT:
-            into.append(json.loads(msg.data))
-
-
-async def _rows(db_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(_asyncpg_dsn(db_url))
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-async def _delivered_ok(session: aiohttp.ClientSession, base: str) -> float:
-    async with session.get(f"{base}/metrics") as resp:
-        text = await resp.text()
-    pattern = r'^helpline_deliveries_total\{channel="widget",outcome="ok"\} (\S+)$'
-    match = re.search(pattern, text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
-async def _until(check: Any) -> Any:
-    async with asyncio.timeout(60):  # a hang guard, not a threshold
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.1)  # polling other processes and a database
 
 
 async def test_widget_sockets_on_two_replicas_see_each_other_and_replies_come_once(
@@ -115,10 +51,10 @@ async def test_widget_sockets_on_two_replicas_see_each_other_and_replies_come_on
             name: await session.ws_connect(f"{base}/widget/ws", headers=headers)
             for name, base in (("a", base_a), ("b", base_b))
         }
-        readers = [asyncio.create_task(_frames(ws, frames[n])) for n, ws in sockets.items()]
+        readers = [asyncio.create_task(cluster.frames(ws, frames[n])) for n, ws in sockets.items()]
         for ws in sockets.values():
             await ws.send_json({"type": "hello", "visitor": VISITOR, "last_id": 0})
-        await _until(lambda: _ready(frames))
+        await cluster.until(lambda: _ready(frames))
         await sockets["a"].send_json(
             {"type": "message", "client_id": "client-0001", "text": "hello"}
         )
@@ -127,7 +63,7 @@ async def test_widget_sockets_on_two_replicas_see_each_other_and_replies_come_on
         )
 
         async def settled() -> list[asyncpg.Record] | None:
-            rows = await _rows(
+            rows = await cluster.rows(
                 db_url,
                 "SELECT m.id, m.direction, m.status FROM messages m JOIN conversations c"
                 " ON c.id = m.conversation_id WHERE c.external_id = $1 ORDER BY m.id",
@@ -141,8 +77,8 @@ async def test_widget_sockets_on_two_replicas_see_each_other_and_replies_come_on
             seen = [{f["id"] for f in frames[n] if f.get("type") == "message"} for n in "ab"]
             return rows if all(s == ids for s in seen) else None
 
-        rows = await _until(settled)
-        total = await _until(
+        rows = await cluster.until(settled)
+        total = await cluster.until(
             lambda: _sum_if(session, (base_a, base_b), sum(r["direction"] == "out" for r in rows))
         )
         for ws in sockets.values():
@@ -164,9 +100,9 @@ def _ready(frames: dict[str, list[dict[str, Any]]]) -> Any:
 
 
 async def _sum_if(session: aiohttp.ClientSession, bases: tuple[str, ...], want: int) -> float:
-    total = sum([await _delivered_ok(session, base) for base in bases])
+    total = sum([await cluster.delivered_ok(session, base) for base in bases])
     await asyncio.sleep(0.5)  # a late duplicate would show in a second reading
-    again = sum([await _delivered_ok(session, base) for base in bases])
+    again = sum([await cluster.delivered_ok(session, base) for base in bases])
     return again if total == again >= want else 0.0
 
 
@@ -189,7 +125,7 @@ async def test_one_conversations_turns_on_two_replicas_never_overlap(
 
         answers = await asyncio.gather(*(post(base_a if i % 2 else base_b, i) for i in range(16)))
     assert all(answers)
-    turns = await _rows(
+    turns = await cluster.rows(
         db_url,
         "SELECT t.created_at, t.latency_ms FROM turns t JOIN conversations c"
         " ON c.id = t.conversation_id WHERE c.external_id = $1 ORDER BY t.created_at",
