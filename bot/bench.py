@@ -70,6 +70,15 @@ async def serve(
     bot: Path, url: str, models: Path, extra: dict[str, Any] | None = None
 ) -> AsyncIterator[str]:
     """Run ``helpline run`` in a child process with its own config (plus ``extra`` sections)."""
+    async with serve_process(bot, url, models, extra) as (base, _):
+        yield base
+
+
+@contextlib.asynccontextmanager
+async def serve_process(
+    bot: Path, url: str, models: Path, extra: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As :func:`serve`, and yield the child process too (to sample its CPU)."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
         config = _write_config(Path(tmp), bot, url, models, extra)
@@ -78,7 +87,7 @@ async def serve(
         base = f"http://127.0.0.1:{port}"
         try:
             await _wait_ready(base, proc)
-            yield base
+            yield base, proc
         finally:
             proc.terminate()
             await asyncio.to_thread(proc.wait, 30)
@@ -226,7 +235,7 @@ async def pg_database(admin_url: str) -> AsyncIterator[str]:
     """Create a throw-away PostgreSQL database and yield its SQLAlchemy URL."""
     import asyncpg
 
-    name = f"helpline_bench_{os.getpid()}"
+    name = f"helpline_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -285,6 +294,7 @@ def register(subparsers: Any) -> None:
     else:
         llm_bench.register(sub)
     importlib.import_module("bot.bench_widget").register(sub)
+    importlib.import_module("bot.bench_load").register(sub)
 
 
 def _run(args: argparse.Namespace) -> int:
