@@ -108,6 +108,12 @@ RASA_RESTARTS = Counter(
     "Times the Rasa NLU sidecar ended and was started again.",
     registry=REGISTRY,
 )
+BACKEND_RETRIES = Counter(
+    "helpline_backend_retries_total",
+    "Calls to the database or Redis that failed transiently and were tried again, by backend.",
+    ["backend"],
+    registry=REGISTRY,
+)
 RETENTION_PRUNED = Counter(
     "helpline_retention_pruned_rows_total",
     "Rows the retention prune removed (deleted) or kept with the conversation link cleared"

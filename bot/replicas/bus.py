@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.bus import LocalBus
 from bot.lifecycle import Service
 from bot.tasks import OwnedTasks
@@ -114,6 +115,7 @@ class RedisBus(Service):
                 try:
                     await self._client.publish(channel, payload)
                 except (RedisError, OSError) as exc:
+                    metrics.BACKEND_RETRIES.labels("redis").inc()
                     if not failing:
                         _LOGGER.warning("Cannot publish bus events to Redis: %s; retrying.", exc)
                     failing = True
@@ -139,6 +141,7 @@ class RedisBus(Service):
                 self._listening.set()
                 await self._read(pubsub)
             except (RedisError, OSError) as exc:
+                metrics.BACKEND_RETRIES.labels("redis").inc()
                 if not failing:
                     _LOGGER.warning("Lost the Redis bus subscription: %s; reconnecting.", exc)
                 failing = True

@@ -7,9 +7,14 @@ mid-turn leaves a lock that expires within one lease and the conversation is
 never stuck. Within a replica an asyncio lock is taken first, so turns that
 meet on the same replica wait in order instead of polling Redis.
 
-Should a lease be lost anyway (Redis restarted and forgot the key), the
-database still refuses to commit the same message's turn twice
-(``commit_turn`` needs the message pending).
+While Redis cannot be reached a turn waits for its lock (retrying with
+backoff, up to ``wait_s``) and then fails with :class:`StorageError`; its
+message stays pending and recovery runs it later. A turn never starts
+without its lock. Should a lease be lost while a turn runs (Redis restarted
+and forgot the key), the turn is not interrupted: the database still refuses
+to commit the same message's turn twice (``commit_turn`` needs the message
+pending), but another message of the same conversation may start its turn
+on another replica before this one ends.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import LockError, RedisError
 
+from bot import metrics
 from bot.errors import StorageError
 from bot.manager import local_locks
 
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
     from redis.asyncio.lock import Lock
 
 _LOGGER = logging.getLogger(__name__)
+# Backoff while Redis cannot be reached (doubling, within the lock wait).
+_RETRY_BASE_S = 0.1
+_RETRY_MAX_S = 1.0
 
 
 class RedisTurnLocks:
@@ -84,12 +93,34 @@ class RedisTurnLocks:
                 await self._release(lock)
 
     async def _acquire(self, lock: Lock) -> None:
-        try:
-            acquired = await lock.acquire()
-        except RedisError as exc:
-            raise StorageError(f"cannot take the turn lock {lock.name!r}: {exc}") from exc
-        if not acquired:
-            raise StorageError(f"the turn lock {lock.name!r} stayed taken for {self._wait_s} s")
+        """Take the lock within ``wait_s``, trying again while Redis is unreachable.
+
+        A Redis that restarts or drops the connection only delays the turn:
+        the turn never starts without the lock.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        delay, failing = _RETRY_BASE_S, False
+        while True:
+            try:
+                acquired = await lock.acquire(blocking_timeout=max(deadline - loop.time(), 0))
+            except RedisError as exc:
+                if loop.time() + delay > deadline:
+                    raise StorageError(
+                        f"cannot take the turn lock {lock.name!r} for {self._wait_s} s: {exc}"
+                    ) from exc
+                metrics.BACKEND_RETRIES.labels("redis").inc()
+                if not failing:
+                    _LOGGER.warning(
+                        "Cannot take the turn lock %s now: %s; retrying.", lock.name, exc
+                    )
+                failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+                continue
+            if not acquired:
+                raise StorageError(f"the turn lock {lock.name!r} stayed taken for {self._wait_s} s")
+            return
 
     async def _renew(self, lock: Lock) -> None:
         """Push the lease forward every third of it until cancelled."""

@@ -49,4 +49,6 @@ async def recover_forever(dispatcher: Dispatcher, claims: Claims, interval_s: fl
             await recover_once(dispatcher, claims, interval_s)
         except HelplineError as exc:
             _LOGGER.warning("Recovery round failed: %s; trying again later.", exc)
+        except Exception:  # the loop must outlive any one round's bug
+            _LOGGER.exception("Recovery round failed unexpectedly; trying again later.")
         await asyncio.sleep(interval_s)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import metrics
 from bot.errors import StorageError
 from bot.lifecycle import Service
 from bot.storage import engine as _engine
@@ -168,6 +169,7 @@ class Store(Service):
                 if attempt >= self._retries or not _engine.is_transient(exc):
                     raise _engine.translate(exc, what, self._url) from exc
                 attempt += 1
+                metrics.BACKEND_RETRIES.labels("database").inc()
                 _LOGGER.warning(
                     "Storage call %s failed (%s); retry %d of %d in %.2f s.",
                     what,
