@@ -97,6 +97,7 @@ class Load:
         self.slack_expected: dict[str, int] = {}
         self.turn_offset: dict[int, int] = {}
         self.question_replies: list[int] = []
+        self.llm_run = Run()
 
     async def open_visitors(self, n: int) -> None:
         """Open ``n`` widget visitors, visitor ``i`` on replica ``i % N``."""
@@ -151,7 +152,8 @@ class Load:
             finally:
                 await ws.close()
 
-        return lambda deadline, run, bar: _loop(turn, deadline, run, bar)
+        # Its own Run: the flow figures stay flow-only.
+        return lambda deadline, run, bar: _loop(turn, deadline, self.llm_run, bar)
 
 
 def _replica_settings(api_url: str, redis_url: str | None, llm: bool) -> dict[str, Any]:
@@ -181,6 +183,8 @@ async def _measured(
     client_cpu = (sum(me.cpu_times()[:2]) - client_start) / max(sampler.elapsed_s, 1e-9)
     resources = sampler.report()
     resources["load_client_cpu_cores"] = round(client_cpu, 3)
+    turns = max(len(run.latencies_ms), 1)  # the stats lag up to a second: an estimate
+    resources["postgres_commits_per_turn"] = round(resources["postgres_commits"] / turns, 2)
     return {"turns": run.summary(), "resources": resources, "run": run, "client": client_cpu}
 
 
@@ -256,10 +260,20 @@ async def _one_setup(args: argparse.Namespace, llm: bool) -> dict[str, Any]:
         **_figures(result["run"], echo),
         "turns": result["turns"],
         "messages_sent": sent,
+        **({"llm_turns": _llm_summary(load.llm_run, result)} if llm else {}),
         "audit": {"widget": widget_audit, "slack": slack_audit_, "lost_total": lost},
         "resources": result["resources"],
         "bottleneck": bottleneck(result["resources"], result["client"]),
     }
+
+
+def _llm_summary(run: Run, result: dict[str, Any]) -> dict[str, Any]:
+    """The open-ended turns of the mixed run, and their share of all turns."""
+    run.elapsed_s = result["run"].elapsed_s
+    summary = run.summary()
+    flow_turns = result["turns"]["count"]
+    summary["share_of_turns"] = round(summary["count"] / max(summary["count"] + flow_turns, 1), 4)
+    return summary
 
 
 async def _question_replies(session: Any, base: str) -> list[int]:

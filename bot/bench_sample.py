@@ -65,6 +65,7 @@ class Sampler:
         self._replicas = [psutil.Process(pid) for pid in self.replica_pids]
         self._replica_start = [_cpu_s(p) for p in self._replicas]
         self._redis_start = await _redis_info(self.redis_url)
+        self._xact_start = await self._commits()
         psutil.cpu_percent(interval=None)  # starts the machine-wide measure
         self._started = time.perf_counter()
         self._task = asyncio.create_task(self._loop())
@@ -81,7 +82,13 @@ class Sampler:
         self._backend_end = {pid: _cpu_s(p) for pid, p in self._backends.items()}
         self._machine_percent = psutil.cpu_percent(interval=None)
         self._redis_end = await _redis_info(self.redis_url)
+        self.commits = await self._commits() - self._xact_start
         await self._conn.close()
+
+    async def _commits(self) -> int:
+        """Transactions committed in the bench database so far (``pg_stat_database``)."""
+        query = "SELECT xact_commit FROM pg_stat_database WHERE datname = $1"
+        return int(await self._conn.fetchval(query, self.database) or 0)
 
     async def _loop(self) -> None:
         """Sample until cancelled."""
@@ -123,6 +130,7 @@ class Sampler:
             "replica_cpu_cores": replicas,
             "postgres_backends": len(self._backends),
             "postgres_cpu_cores": round(backend_cpu / span, 3),
+            "postgres_commits": self.commits,
             "postgres_active_backends_avg": round(sum(active.values()) / max(self.samples, 1), 2),
             "postgres_wait_events": {
                 k: round(v / total_active, 3) for k, v in Counter(active).most_common(8)

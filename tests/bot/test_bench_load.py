@@ -75,6 +75,7 @@ async def test_bench_load_json_and_nothing_lost() -> None:
     assert len(resources["replica_cpu_cores"]) == 1
     assert resources["postgres_backends"] > 0
     assert resources["redis"]["commands"]["set"]["calls"] > 0  # the turn locks
+    assert resources["postgres_commits"] > 0
     assert flow["bottleneck"]["verdict"]
     assert set(flow["bottleneck"]["cpu_cores_by_part"]) == {
         "replicas",
