@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -47,16 +48,40 @@ def configured(args: argparse.Namespace) -> Config:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from bot.server import create_app
 
     config = configured(args)
-    app = create_app(config)
-    host, port = config.server.host, config.server.port
-    _LOGGER.info("Serving on http://%s:%d", host, port)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    asyncio.run(_serve(create_app(config), config.server.host, config.server.port))
     return 0
+
+
+async def _serve(app: Any, host: str, port: int) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain (see :func:`bot.server.drain`).
+
+    On the signal the listening socket closes first (new connections are
+    refused), running turns finish and deliver, the sockets close with a
+    reconnect hint, and then the application shuts down.
+    """
+    from aiohttp import web
+
+    from bot.server import drain
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        _LOGGER.info("Serving on http://%s:%d", host, port)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        _LOGGER.info("Stopping: no new connections.")
+        await site.stop()
+        await drain(app)
+    finally:
+        await runner.cleanup()
 
 
 def _shell(args: argparse.Namespace) -> int:

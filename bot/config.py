@@ -70,11 +70,17 @@ class BotSettings(_Section):
 
 
 class ServerSettings(_Section):
-    """The HTTP server."""
+    """The HTTP server.
+
+    ``drain_timeout_s``: on SIGTERM the server stops listening, refuses new
+    messages, gives running turns this long to finish and deliver, then
+    closes the widget and console sockets with a reconnect hint.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_message_chars: int = Field(default=2000, gt=0)
+    drain_timeout_s: float = Field(default=30.0, ge=0)
 
 
 class StorageSettings(_Section):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bot import metrics, tracing
 from bot.bus import conversation_topic
 from bot.dialogue.answer import TOKEN_SINK
-from bot.errors import ConfigError, DeliveryError, StorageError
+from bot.errors import ConfigError, DeliveryError, ShuttingDown, StorageError
 from bot.lifecycle import Service
 from bot.messages import Button, OutboundMessage
 from bot.tasks import OwnedTasks
@@ -73,6 +73,8 @@ class Dispatcher(Service):
         self._channels: dict[str, Channel] = {}
         self._manager: DialogueManager | None = None
         self._tasks = OwnedTasks()
+        self._loops = OwnedTasks()
+        self._accepting = True
         self._inflight: set[int] = set()
         self.claims = claims
         self._background: list[tuple[Callable[[], Coroutine[Any, Any, Any]], str]] = []
@@ -112,11 +114,35 @@ class Dispatcher(Service):
         for name in self._channels:
             self.spawn(self.sweep(name), f"sweep:{name}")
         for factory, name in self._background:
-            self.spawn(factory(), name)
+            self._loops.spawn(factory(), name)
 
     async def stop(self) -> None:
         """Cancel running turns and deliveries; what is stored is resumed next start."""
+        await self._loops.stop()
         await self._tasks.stop()
+
+    async def shutdown(self, timeout_s: float) -> bool:
+        """Stop taking messages and let the running turns and deliveries finish.
+
+        New messages are refused with :class:`ShuttingDown` (connectors answer
+        "try again", so the client resends to another replica or after the
+        restart); the background loops (periodic recovery) are cancelled.
+
+        Returns:
+            Whether everything finished within ``timeout_s``; what did not is
+            cancelled by :meth:`stop` and resumed from the store later.
+        """
+        self._accepting = False
+        await self._loops.stop()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._tasks.drain()
+        except TimeoutError:
+            _LOGGER.warning(
+                "%d turns or deliveries still running after %.1f s.", len(self._tasks), timeout_s
+            )
+            return False
+        return True
 
     async def drain(self) -> None:
         """Wait until every running turn and delivery has finished (graceful stop)."""
@@ -134,8 +160,11 @@ class Dispatcher(Service):
         again.
 
         Raises:
-            StorageError: It could not be stored; the connector must not ack it.
+            StorageError: It could not be stored, or the server is shutting
+                down (:class:`ShuttingDown`); the connector must not ack it.
         """
+        if not self._accepting:
+            raise ShuttingDown("the server is restarting; send the message again")
         received = await self.manager.accept(message)
         if received.created:  # published from what was stored, without reading it back
             self.bus.publish(

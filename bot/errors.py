@@ -49,6 +49,10 @@ class StorageError(HelplineError):
     """The database cannot be reached or refused an operation."""
 
 
+class ShuttingDown(StorageError):
+    """The server is draining before it stops; the message was not taken (send it again)."""
+
+
 class ChannelError(HelplineError):
     """A connector failed to receive or deliver a message."""
 

@@ -63,6 +63,27 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def drain(app: web.Application) -> None:
+    """Before stopping (SIGTERM): finish the running turns, then close the sockets.
+
+    Called once the listening socket is closed and before aiohttp's own
+    shutdown, which stops reading every open connection. New messages are
+    refused (:class:`~bot.errors.ShuttingDown`, a "send it again" to the
+    client), running turns finish and deliver within
+    ``server.drain_timeout_s``, and only then do the connectors close their
+    sockets, with a hint to reconnect.
+    """
+    runtime = app[RUNTIME]
+    timeout_s = runtime.config.server.drain_timeout_s
+    _LOGGER.info("Draining: no new messages; running turns get %.1f s to finish.", timeout_s)
+    finished = await runtime.dispatcher.shutdown(timeout_s)
+    _LOGGER.info("Drained (%s); closing the sockets.", "all done" if finished else "timed out")
+    for channel in app[CHANNELS]:
+        close_sockets = getattr(channel, "close_sockets", None)
+        if close_sockets is not None:
+            await close_sockets()
+
+
 async def _channels_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the connectors once the bot is up, then deliver what an earlier run left."""
     runtime, started = app[RUNTIME], []

@@ -78,6 +78,10 @@ class ConsoleConnector:
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.spawn(coro, name)
 
+    async def close_sockets(self) -> None:
+        """Close the console sockets with a reconnect hint (the server drains first)."""
+        await self.sockets.close()
+
     async def stop(self) -> None:
         """Close the sockets, cancel and await the tasks, close the Slack client."""
         await self.sockets.close()

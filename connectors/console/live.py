@@ -14,12 +14,13 @@ import logging
 import weakref
 from typing import TYPE_CHECKING
 
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 
 from bot.errors import StorageError
 from connectors.console.auth import is_https
 from connectors.console.shapes import messages_json, summary_json
 from connectors.console.state import CONSOLE_TOPIC, STATE, api_error
+from connectors.restart import close_for_restart
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -142,9 +143,9 @@ class Sockets:
         return ws
 
     async def close(self) -> None:
-        """Close every open socket (server stopping)."""
+        """Close every open socket with a reconnect hint (server stopping)."""
         for ws in list(self._open):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+            await close_for_restart(ws)
 
 
 async def _pump(ws: web.WebSocketResponse, events: Subscription) -> None:

@@ -14,9 +14,10 @@ import logging
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from aiohttp import WSCloseCode, hdrs, web
+from aiohttp import hdrs, web
 
 from bot import metrics
+from connectors.restart import close_for_restart
 from connectors.widget.origin import OriginGuard
 from connectors.widget.ratelimit import RateLimit
 from connectors.widget.session import WidgetSession
@@ -102,9 +103,9 @@ class WidgetConnector:
         await self.close_sockets()
 
     async def close_sockets(self) -> None:
-        """Close every open widget socket with "going away"."""
+        """Close every open socket: a ``reconnect`` frame, then 1012 "service restart"."""
         for ws in list(self._sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            await close_for_restart(ws)
 
     async def socket(self, request: web.Request) -> web.StreamResponse:
         """Check the origin, upgrade, and serve the visitor until the socket closes."""

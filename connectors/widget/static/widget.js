@@ -319,6 +319,7 @@
   var ws = null;
   var ready = false;
   var attempt = 0;
+  var restartHintMs = 0; // a server that restarts asks us to wait this long first
   var retryTimer = null;
 
   var typedAt = 0;
@@ -396,6 +397,10 @@
       else if (f.retry) notice(connection, f.detail);
     },
     pong: function () {},
+    reconnect: function (f) {
+      // The server is restarting (SIGTERM drain): it closes this socket next.
+      restartHintMs = Math.max(0, Math.min(60000, Number(f.after_ms) || 0));
+    },
   };
   function connect() {
     retryTimer = null;
@@ -435,8 +440,14 @@
     if (retryTimer) return;
     // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to 30 s, each 50-100 %.
     var delay = Math.min(30000, 500 * Math.pow(2, attempt));
+    var wait = delay / 2 + Math.random() * delay / 2;
+    if (restartHintMs) {
+      // No sooner than the hint, spread over twice it so tabs do not stampede.
+      wait = Math.max(wait, restartHintMs * (1 + Math.random()));
+      restartHintMs = 0;
+    }
     attempt += 1;
-    retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
+    retryTimer = setTimeout(connect, wait);
   }
   window.addEventListener("online", function () {
     if (!ws) {

@@ -30,7 +30,7 @@ ORIGIN = {"Origin": "http://127.0.0.1"}
 
 
 def config(folder: Path, db_url: str, prefix: str, port: int, **extra: Any) -> Path:
-    """Write a replica's config; ``extra`` sections replace or extend the defaults."""
+    """Write a replica's config; ``extra`` sections extend the defaults (``None`` drops one)."""
     settings: dict[str, Any] = {
         "bot": {"path": str(ROOT / "flows")},
         "storage": {"url": db_url},
@@ -47,7 +47,10 @@ def config(folder: Path, db_url: str, prefix: str, port: int, **extra: Any) -> P
         "logging": {"json": False},
     }
     for section, values in extra.items():
-        settings[section] = {**settings.get(section, {}), **values}
+        if values is None:
+            settings.pop(section, None)
+        else:
+            settings[section] = {**settings.get(section, {}), **values}
     path = folder / f"helpline-{port}.yml"
     path.write_text(json.dumps(settings))
     return path

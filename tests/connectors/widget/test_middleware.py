@@ -252,6 +252,8 @@ async def test_default_origins_and_shutdown_closing_sockets(
     assert hello["online"] is True
     assert hello["offline_message"] is None
     await client.server.app.shutdown()
+    hint = await sock.ws.receive()
+    assert hint.json() == {"type": "reconnect", "after_ms": 1000}
     message = await sock.ws.receive()
     assert message.type is aiohttp.WSMsgType.CLOSE
-    assert message.data == aiohttp.WSCloseCode.GOING_AWAY
+    assert message.data == aiohttp.WSCloseCode.SERVICE_RESTART
