@@ -33,7 +33,7 @@ import aiohttp
 from bot import metrics
 from bot.errors import LLMError, ModelBusy, ProviderUnavailable
 from llm.cloud.wire import SSEDecoder, build_request, parse_chunk
-from llm.types import Completion, GenerationSettings, TokenInfo
+from llm.types import Completion, GenerationSettings, TokenInfo, tokens_only
 
 if TYPE_CHECKING:
     from llm.cloud.wire import Usage
@@ -195,10 +195,8 @@ class WorkerPool:
         self, messages: Sequence[ChatMessage], settings: GenerationSettings
     ) -> AsyncGenerator[TokenInfo, None]:
         """Answer token by token; closing the iterator drops the worker's connection."""
-        async with contextlib.aclosing(self._events(messages, settings)) as events:
-            async for item in events:
-                if isinstance(item, TokenInfo):
-                    yield item
+        async for item in tokens_only(self._events(messages, settings)):
+            yield item
 
     async def _events(
         self, messages: Sequence[ChatMessage], settings: GenerationSettings

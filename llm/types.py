@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -109,3 +110,16 @@ class LocalChatModel(ChatModel, Protocol):
     ) -> Completion:
         """Answer the conversation, calling ``on_token`` with each token's text."""
         ...
+
+
+async def tokens_only(events: AsyncGenerator[object, None]) -> AsyncGenerator[TokenInfo, None]:
+    """Relay the :class:`TokenInfo` items of ``events``, closing it when the caller stops.
+
+    A backend's event stream interleaves tokens with its own bookkeeping (the
+    final usage, the completion); a ``stream()`` exposes only the tokens, and
+    closing it closes ``events``, which stops the generation or drops the request.
+    """
+    async with contextlib.aclosing(events) as items:
+        async for item in items:
+            if isinstance(item, TokenInfo):
+                yield item

@@ -29,7 +29,7 @@ from llm.local.engine import MANIFEST, DecoderSession, _read_json
 from llm.local.gate import RequestGate
 from llm.local.genai import GenaiDecoder, is_genai_folder
 from llm.local.sampling import choose_token, log_softmax_at
-from llm.types import Completion, GenerationSettings, TokenInfo
+from llm.types import Completion, GenerationSettings, TokenInfo, tokens_only
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Sequence
@@ -202,10 +202,8 @@ class LocalModel(Service):
         the start of a stop string or an incomplete character, so the texts concatenate
         to the answer.
         """
-        async with contextlib.aclosing(self._events(messages, settings)) as events:
-            async for item in events:
-                if isinstance(item, TokenInfo):
-                    yield item
+        async for item in tokens_only(self._events(messages, settings)):
+            yield item
 
     async def _events(
         self, messages: Sequence[ChatMessage], settings: GenerationSettings
