@@ -89,8 +89,12 @@ async def serve_process(
             await _wait_ready(base, proc)
             yield base, proc
         finally:
-            proc.terminate()
-            await asyncio.to_thread(proc.wait, 30)
+            proc.terminate()  # the server drains (server.drain_timeout_s) before it exits
+            try:
+                await asyncio.to_thread(proc.wait, 90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                await asyncio.to_thread(proc.wait, 30)
 
 
 async def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:

@@ -134,10 +134,7 @@ class Dispatcher(Service):
         """
         self._accepting = False
         await self._loops.stop()
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._tasks.drain()
-        except TimeoutError:
+        if not await self._tasks.wait(timeout_s):
             _LOGGER.warning(
                 "%d turns or deliveries still running after %.1f s.", len(self._tasks), timeout_s
             )

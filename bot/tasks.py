@@ -43,6 +43,21 @@ class OwnedTasks:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def wait(self, timeout_s: float) -> bool:
+        """As :meth:`drain`, for at most ``timeout_s``; return whether all finished.
+
+        Unlike a timeout around :meth:`drain`, the tasks still running at the
+        deadline are left running (for :meth:`stop` to cancel).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._tasks:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.wait(list(self._tasks), timeout=left)
+        return True
+
     async def stop(self) -> None:
         """Cancel every task and wait for them to end."""
         tasks = list(self._tasks)

@@ -55,3 +55,14 @@ async def test_drain_waits_for_tasks_started_meanwhile() -> None:
     tasks.spawn(first(), "first")
     await tasks.drain()
     assert done == ["first", "second"]
+
+
+async def test_wait_leaves_what_is_still_running_at_the_deadline_running() -> None:
+    tasks, release = OwnedTasks(), asyncio.Event()
+    tasks.spawn(release.wait(), "held")
+    tasks.spawn(asyncio.sleep(0), "quick")
+    assert not await tasks.wait(0.05)
+    assert len(tasks) == 1  # the held task was not cancelled by the deadline
+    release.set()
+    assert await tasks.wait(5)
+    assert len(tasks) == 0
