@@ -24,6 +24,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from playwright.async_api import Browser
 
+from bot.bench_slack import slack_section
 from bot.config import load_config
 from bot.runtime import NoNLU, Runtime
 from bot.server import create_app
@@ -35,7 +36,7 @@ from tests.connectors.email.conftest import (
     email_section,
     free_port,
 )
-from tests.connectors.slack.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.connectors.slack.fake_slack import FakeSlack
 from tests.connectors.slack.helpers import signed
 from tests.connectors.widget.support import PROJECT, chromium
 from tests.connectors.widget.test_browser import _serve, _shop_page
@@ -51,17 +52,6 @@ def settings(db_url: str, connectors: dict[str, Any]) -> dict[str, Any]:
         "storage": {"url": db_url},
         "llm": {"enabled": False},
         "connectors": connectors,
-    }
-
-
-def slack_section(api_url: str) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "mode": "events",
-        "bot_token": BOT_TOKEN,
-        "signing_secret": SIGNING_SECRET,
-        "app_token": APP_TOKEN,
-        "api_url": api_url,
     }
 
 

@@ -14,10 +14,11 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 from slack_sdk.signature import SignatureVerifier
 
+from bot.bench_slack import slack_section
 from bot.config import load_config
 from bot.runtime import NoNLU, Runtime
 from bot.server import create_app
-from tests.connectors.slack.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
+from tests.connectors.slack.fake_slack import SIGNING_SECRET
 
 RESPONSES = Path(__file__).parent / "responses"
 PROJECT = Path(__file__).parents[2] / "bot" / "dialogue" / "project"
@@ -106,15 +107,7 @@ async def post_action(client: TestClient[Any, Any], payload: dict[str, Any]) -> 
 
 def slack_yaml(db_url: str, api_url: str, **slack: Any) -> str:
     """A helpline.yml enabling Slack against the fake at ``api_url``."""
-    section = {
-        "enabled": True,
-        "mode": "events",
-        "bot_token": BOT_TOKEN,
-        "signing_secret": SIGNING_SECRET,
-        "app_token": APP_TOKEN,
-        "api_url": api_url,
-        **slack,
-    }
+    section = {**slack_section(api_url), **slack}
     lines = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in section.items())
     return (
         f"bot:\n  path: {PROJECT}\nstorage:\n  url: {db_url}\n"
