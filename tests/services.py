@@ -56,7 +56,24 @@ def _end(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(timeout=30)
 
 
-class PrivatePostgres:
+class _PrivateServer:
+    """What both private servers share: a process, a folder, stop and close."""
+
+    folder: Path
+    proc: subprocess.Popen[bytes] | None
+
+    def stop(self) -> None:
+        """Stop the server (PostgreSQL: a fast shutdown that ends sessions) and wait."""
+        _end(self.proc)
+        self.proc = None
+
+    def close(self) -> None:
+        """Stop the server and remove its folder."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class PrivatePostgres(_PrivateServer):
     """A PostgreSQL cluster of one test, in a temporary folder owned by ``postgres``."""
 
     def __init__(self) -> None:
@@ -94,18 +111,8 @@ class PrivatePostgres:
                 pytest.fail(f"PostgreSQL did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.1)
 
-    def stop(self) -> None:
-        """Stop the server (a fast shutdown: sessions are ended) and wait for it."""
-        _end(self.proc)
-        self.proc = None
 
-    def close(self) -> None:
-        """Stop the server and remove its folder."""
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class PrivateRedis:
+class PrivateRedis(_PrivateServer):
     """A ``redis-server`` of one test, without persistence (a restart forgets every key)."""
 
     def __init__(self) -> None:
@@ -128,13 +135,3 @@ class PrivateRedis:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         _wait_port(self.port, self.proc, self.log)
-
-    def stop(self) -> None:
-        """Stop the server and wait for it."""
-        _end(self.proc)
-        self.proc = None
-
-    def close(self) -> None:
-        """Stop the server and remove its folder."""
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
