@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot import metrics, tracing
+from bot.batching import Coalescer
 from bot.bus import conversation_topic
 from bot.dialogue.answer import TOKEN_SINK
 from bot.errors import ConfigError, DeliveryError, ShuttingDown, StorageError
@@ -77,6 +78,8 @@ class Dispatcher(Service):
         self._accepting = True
         self._inflight: set[int] = set()
         self.claims = claims
+        # Delivered marks of concurrent deliveries share one UPDATE.
+        self._marks: Coalescer[int] = Coalescer(store.mark_delivered)
         self._background: list[tuple[Callable[[], Coroutine[Any, Any, Any]], str]] = []
 
     def register(self, channel: Channel) -> None:
@@ -194,16 +197,29 @@ class Dispatcher(Service):
             replies = await self.manager.process(received)
         finally:
             TOKEN_SINK.reset(token)
+        claimed_until = self._fresh_claim()
         for reply in replies:
-            await self.deliver(reply)
+            await self.deliver(reply, claimed_until=claimed_until)
         return replies
+
+    def _fresh_claim(self) -> float | None:
+        """Until when replies stored just now are surely still claimed by us (loop time).
+
+        With claims, the store writes new replies claimed by this replica
+        (:meth:`Store.claim_new_replies`); for half the lease there is no
+        need to claim them again before the first attempt.
+        """
+        if self.claims is None:
+            return None
+        return asyncio.get_running_loop().time() + self.claims.lease_s / 2
 
     async def push(self, conversation_id: int, reply: dict[str, Any]) -> OutboundMessage:
         """Store a message outside any bot turn (an agent's reply) and deliver it."""
         message_id = await self.store.record_outbound(conversation_id, reply)
+        claimed_until = self._fresh_claim()
         stored = await self.store.message(message_id)
         outbound = to_outbound(stored)
-        self.spawn(self.deliver(outbound), f"deliver:{message_id}")
+        self.spawn(self.deliver(outbound, claimed_until=claimed_until), f"deliver:{message_id}")
         return outbound
 
     async def sweep(self, channel: str) -> int:
@@ -218,8 +234,16 @@ class Dispatcher(Service):
         return len(pending)
 
     @tracing.delivery
-    async def deliver(self, message: OutboundMessage, *, publish: bool = True) -> bool:
+    async def deliver(
+        self, message: OutboundMessage, *, publish: bool = True, claimed_until: float | None = None
+    ) -> bool:
         """Hand one stored reply to its channel until it takes it; mark it delivered.
+
+        Args:
+            message: The stored reply.
+            publish: Publish it on the bus for live views first.
+            claimed_until: The loop time until which this replica's claim on
+                the reply surely holds, so the first attempt need not claim it.
 
         Returns:
             Whether it was delivered; if not, it stays pending for the next sweep.
@@ -240,7 +264,8 @@ class Dispatcher(Service):
         gauge = metrics.OUTBOX_PENDING.labels(message.channel)
         gauge.inc()
         try:
-            if not await self._claim(message_id):
+            fresh = claimed_until is not None and asyncio.get_running_loop().time() < claimed_until
+            if not fresh and not await self._claim(message_id):
                 return False  # another replica delivers it
             delivered = await self._attempts(channel, message, message_id)
             if not delivered and self.claims is not None:
@@ -276,7 +301,7 @@ class Dispatcher(Service):
                 if exc.permanent:
                     metrics.DELIVERIES.labels(message.channel, "failed").inc()
                     _LOGGER.error("Reply %d cannot be delivered: %s", message_id, exc)
-                    await self.store.mark_delivered([message_id])  # never retried
+                    await self._marks.add([message_id])  # never retried
                     return False
                 metrics.DELIVERIES.labels(message.channel, "retry").inc()
                 wait = exc.retry_after if exc.retry_after is not None else _jitter(delay)
@@ -291,7 +316,7 @@ class Dispatcher(Service):
                 delay = min(delay * 2, self._retry_max_s)
                 continue
             metrics.DELIVERIES.labels(message.channel, "ok").inc()
-            await self.store.mark_delivered([message_id])
+            await self._marks.add([message_id])
             return True
         metrics.DELIVERIES.labels(message.channel, "failed").inc()
         _LOGGER.error("Reply %d is still undelivered; the next sweep retries it.", message_id)

@@ -173,11 +173,10 @@ class DialogueManager:
         """Run the turn of an accepted message unless it already ran; return new replies."""
         conv = received.conversation
         async with self._locks.hold((conv.channel, conv.external_id)):
-            context = await self.store.turn_context(received.inbound_id)
+            context, text, metadata = await self.store.turn_input(received.inbound_id)
             if context.status != "pending":
                 return []
-            stored = await self.store.message(received.inbound_id)
-            return await self._turn(conv, stored.id, context, stored.text, stored.metadata)
+            return await self._turn(conv, received.inbound_id, context, text, metadata)
 
     async def recover(self) -> int:
         """Run the turns of messages stored but never processed (after a crash)."""

@@ -56,6 +56,7 @@ class Replicas(Service):
             self.client, prefix, settings.lock_lease_s, settings.lock_wait_s
         )
         self.claims = Claims(store, self.replica_id, settings.delivery_lease_s)
+        store.claim_new_replies(self.replica_id, settings.delivery_lease_s)
 
     async def start(self) -> None:
         """Start the bus (it connects to Redis in the background)."""

@@ -6,6 +6,7 @@ translates errors for; here there is only SQL. Rows leave as plain records.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, func, select, update
@@ -132,16 +133,58 @@ async def turn_context(
     conn: AsyncConnection, inbound_id: int
 ) -> tuple[str, str, dict[str, Any] | None]:
     """Return the inbound message's status, its conversation's mode and state."""
+    context, _, _ = await turn_input(conn, inbound_id)
+    return context
+
+
+async def turn_input(
+    conn: AsyncConnection, inbound_id: int
+) -> tuple[tuple[str, str, dict[str, Any] | None], str, dict[str, Any]]:
+    """Return :func:`turn_context`'s reading plus the message's text and metadata.
+
+    One statement: what a turn needs to start, read under its lock.
+    """
     m, c = MESSAGES.c, CONVERSATIONS.c
     query = (
-        select(m.status, c.mode, c.state)
+        select(m.status, c.mode, c.state, m.text, m.metadata)
         .join(CONVERSATIONS, m.conversation_id == c.id)
         .where(m.id == inbound_id, m.direction == "in")
     )
     row = (await conn.execute(query)).one_or_none()
     if row is None:
         raise StorageError(f"Inbound message {inbound_id} does not exist.")
-    return str(row.status), str(row.mode), None if row.state is None else dict(row.state)
+    state = None if row.state is None else dict(row.state)
+    return (str(row.status), str(row.mode), state), str(row.text), dict(row.metadata or {})
+
+
+Claim = tuple[str, float]
+"""A replica's id and the seconds its claim on a new reply holds (see claims.py)."""
+
+
+def _outbound_row(
+    conversation_id: int,
+    channel: str,
+    reply: dict[str, Any],
+    in_reply_to: int | None,
+    status: str,
+    claim: Claim | None,
+) -> dict[str, Any]:
+    row = {
+        "conversation_id": conversation_id,
+        "channel": channel,
+        "direction": "out",
+        "text": reply["text"],
+        "buttons": list(reply.get("buttons") or []),
+        "metadata": dict(reply.get("metadata") or {}),
+        "status": status,
+        "in_reply_to": in_reply_to,
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+    if claim is not None and status == "pending":
+        owner, lease_s = claim
+        row.update(claimed_by=owner, claimed_until=utcnow() + timedelta(seconds=lease_s))
+    return row
 
 
 async def insert_outbound(
@@ -151,27 +194,20 @@ async def insert_outbound(
     in_reply_to: int | None,
     channel: str | None = None,
     status: str = "pending",
+    claim: Claim | None = None,
 ) -> int:
-    """Put one outbound message in the outbox (``pending`` unless already delivered)."""
+    """Put one outbound message in the outbox (``pending`` unless already delivered).
+
+    With ``claim`` a pending message is born claimed by that replica, which
+    delivers it next without another round trip to claim it.
+    """
     if channel is None:
         query = select(CONVERSATIONS.c.channel).where(CONVERSATIONS.c.id == conversation_id)
         channel = (await conn.execute(query)).scalar_one_or_none()
     if channel is None:
         raise StorageError(f"Conversation {conversation_id} does not exist.")
-    insert = (
-        MESSAGES.insert()
-        .values(
-            conversation_id=conversation_id,
-            channel=channel,
-            direction="out",
-            text=reply["text"],
-            buttons=list(reply.get("buttons") or []),
-            metadata=dict(reply.get("metadata") or {}),
-            status=status,
-            in_reply_to=in_reply_to,
-        )
-        .returning(MESSAGES.c.id)
-    )
+    row = _outbound_row(conversation_id, channel, reply, in_reply_to, status, claim)
+    insert = MESSAGES.insert().values(**row).returning(MESSAGES.c.id)
     return int((await conn.execute(insert)).scalar_one())
 
 
@@ -224,14 +260,16 @@ async def load_state(conn: AsyncConnection, conversation_id: int) -> dict[str, A
     return None if state is None else dict(state)
 
 
-async def commit_turn(conn: AsyncConnection, turn: TurnRecord) -> list[int]:
+async def commit_turn(conn: AsyncConnection, turn: TurnRecord, claim: Claim | None) -> list[int]:
     """Write everything a turn produced; the caller's transaction makes it atomic.
 
     The inbound message is claimed first (``pending`` -> ``processed``), so a
-    turn for a message that was answered already writes nothing.
+    turn for a message that was answered already writes nothing. Five
+    statements whatever the turn holds: the claim, the state (which also
+    reads the last event number), the turn row, the replies and the events.
     """
     m = MESSAGES.c
-    claim = (
+    claim_inbound = (
         update(MESSAGES)
         .where(
             m.id == turn.inbound_id,
@@ -241,7 +279,7 @@ async def commit_turn(conn: AsyncConnection, turn: TurnRecord) -> list[int]:
         )
         .values(status="processed")
     )
-    if (await conn.execute(claim)).rowcount != 1:
+    if (await conn.execute(claim_inbound)).rowcount != 1:
         raise StorageError(
             f"Inbound message {turn.inbound_id} of conversation {turn.conversation_id} is not "
             "pending; the turn was not committed."
@@ -250,17 +288,28 @@ async def commit_turn(conn: AsyncConnection, turn: TurnRecord) -> list[int]:
         update(CONVERSATIONS)
         .where(CONVERSATIONS.c.id == turn.conversation_id)
         .values(state=turn.state, updated_at=utcnow())
-        .returning(CONVERSATIONS.c.channel)
+        .returning(CONVERSATIONS.c.channel, _last_seq(turn.conversation_id))
     )
-    channel = (await conn.execute(update_state)).scalar_one()
+    channel, last = (await conn.execute(update_state)).one()
     turn_id = await _insert_turn(conn, turn)
     status = "delivered" if turn.delivered else "pending"
-    ids = [
-        await insert_outbound(conn, turn.conversation_id, r, turn.inbound_id, channel, status)
+    rows = [
+        _outbound_row(turn.conversation_id, channel, r, turn.inbound_id, status, claim)
         for r in turn.replies
     ]
-    await append_events(conn, turn.conversation_id, turn_id, turn.events)
+    ids: list[int] = []
+    if rows:
+        insert = MESSAGES.insert().returning(MESSAGES.c.id, sort_by_parameter_order=True)
+        ids = [int(i) for i in (await conn.execute(insert, rows)).scalars()]
+    await _insert_events(conn, turn.conversation_id, turn_id, turn.events, int(last))
     return ids
+
+
+def _last_seq(conversation_id: int) -> Any:
+    """The number of the conversation's last event (0 before the first), as a subquery."""
+    e = EVENTS.c
+    query = select(func.coalesce(func.max(e.seq), 0)).where(e.conversation_id == conversation_id)
+    return query.scalar_subquery()
 
 
 async def _insert_turn(conn: AsyncConnection, turn: TurnRecord) -> int:
@@ -285,20 +334,15 @@ async def _insert_turn(conn: AsyncConnection, turn: TurnRecord) -> int:
     return int((await conn.execute(insert)).scalar_one())
 
 
-async def append_events(
+async def _insert_events(
     conn: AsyncConnection,
     conversation_id: int,
     turn_id: int | None,
     events: Sequence[dict[str, Any]],
+    last: int,
 ) -> None:
-    """Append tracker events after the conversation's last one."""
     if not events:
         return
-    e = EVENTS.c
-    last_query = select(func.coalesce(func.max(e.seq), 0)).where(
-        e.conversation_id == conversation_id
-    )
-    last = int((await conn.execute(last_query)).scalar_one())
     rows = [
         {
             "conversation_id": conversation_id,

@@ -26,8 +26,12 @@ Operation = Callable[["AsyncConnection"], Awaitable[_T]]
 class Runner(Protocol):
     """Runs one operation inside one transaction."""
 
-    async def run(self, op: Operation[_T]) -> _T:
-        """Run ``op`` in a new transaction that commits when it returns."""
+    async def run(self, op: Operation[_T], *, single: bool = False) -> _T:
+        """Run ``op`` in a new transaction that commits when it returns.
+
+        ``single`` says ``op`` runs one statement, which is atomic on its own:
+        a runner may then skip ``BEGIN`` and ``COMMIT`` (two round trips).
+        """
         ...
 
     async def dispose(self) -> None:
@@ -36,13 +40,22 @@ class Runner(Protocol):
 
 
 class AsyncEngineRunner:
-    """Transactions on an async engine (PostgreSQL through asyncpg)."""
+    """Transactions on an async engine (PostgreSQL through asyncpg).
+
+    A single statement runs on an autocommit connection from the same pool:
+    PostgreSQL makes it its own transaction, without the ``BEGIN`` and
+    ``COMMIT`` round trips.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def run(self, op: Operation[_T]) -> _T:
-        """Run ``op`` in a transaction of the async engine."""
+    async def run(self, op: Operation[_T], *, single: bool = False) -> _T:
+        """Run ``op`` in a transaction of the async engine (implicit if ``single``)."""
+        if single:
+            async with self._autocommit.connect() as conn:
+                return await op(conn)
         async with self.engine.begin() as conn:
             return await op(conn)
 
@@ -99,8 +112,8 @@ class ThreadRunner:
         with self.engine.begin() as conn:
             return complete(op(cast("AsyncConnection", SyncConnection(conn))))
 
-    async def run(self, op: Operation[_T]) -> _T:
-        """Run ``op`` in a transaction in the SQLite thread."""
+    async def run(self, op: Operation[_T], *, single: bool = False) -> _T:
+        """Run ``op`` in a transaction in the SQLite thread (``single`` changes nothing)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._transaction, op)
 

@@ -71,6 +71,15 @@ class Store(Service):
         self._retries = retries
         self._retry_delay = retry_delay
         self._engine: Runner | None = None
+        self._reply_claim: tuple[str, float] | None = None
+
+    def claim_new_replies(self, owner: str, lease_s: float) -> None:
+        """Store each new pending reply already claimed by replica ``owner`` for ``lease_s``.
+
+        The replica that wrote a reply delivers it next; born claimed, it
+        needs no claiming round trip first (see :mod:`bot.storage.claims`).
+        """
+        self._reply_claim = (owner, lease_s)
 
     @property
     def url(self) -> str:
@@ -110,7 +119,7 @@ class Store(Service):
 
     async def ping(self) -> None:
         """Check that the database answers; raise :class:`StorageError` if not."""
-        await self._run("ping", _ping)
+        await self._run("ping", _ping, single=True)
 
     async def upgrade(self) -> None:
         """Apply the packaged Alembic migrations up to the newest revision."""
@@ -120,13 +129,16 @@ class Store(Service):
 
         await self._run("upgrade", run)
 
-    async def run(self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
+    async def run(
+        self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]], *, single: bool = False
+    ) -> _T:
         """Run ``op`` in one transaction with the store's retries and error translation.
 
         For statements that live outside this class; ``what`` names the call
-        in errors.
+        in errors. ``single``: ``op`` runs exactly one statement, which then
+        needs no explicit transaction (see :class:`bot.storage.runner.Runner`).
         """
-        return await self._run(what, op)
+        return await self._run(what, op, single=single)
 
     async def replace_kb_source(self, source: str, chunks: Sequence[dict[str, Any]]) -> None:
         """Replace the indexed chunks of one knowledge-base article."""
@@ -155,7 +167,9 @@ class Store(Service):
         op = functools.partial(llm_queries.month_cost, month=month, provider=provider)
         return await self._run("month_cost", op)
 
-    async def _run(self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
+    async def _run(
+        self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]], *, single: bool = False
+    ) -> _T:
         """Run ``op`` in a transaction, retrying transient failures."""
         engine = self._engine
         if engine is None:
@@ -164,7 +178,7 @@ class Store(Service):
         attempt = 0
         while True:
             try:
-                return await engine.run(op)
+                return await engine.run(op, single=single)
             except (SQLAlchemyError, OSError) as exc:
                 if attempt >= self._retries or not _engine.is_transient(exc):
                     raise _engine.translate(exc, what, self._url) from exc
@@ -211,8 +225,14 @@ class Store(Service):
     async def turn_context(self, inbound_id: int) -> TurnContext:
         """Return the message's status and its conversation's mode and state."""
         op = functools.partial(queries.turn_context, inbound_id=inbound_id)
-        status, mode, state = await self._run("turn_context", op)
+        status, mode, state = await self._run("turn_context", op, single=True)
         return TurnContext(status, mode, state)
+
+    async def turn_input(self, inbound_id: int) -> tuple[TurnContext, str, dict[str, Any]]:
+        """Return :meth:`turn_context` plus the message's text and metadata, in one read."""
+        op = functools.partial(queries.turn_input, inbound_id=inbound_id)
+        context, text, metadata = await self._run("turn_input", op, single=True)
+        return TurnContext(*context), text, metadata
 
     async def conversation(self, channel: str, external_id: str, sender: str) -> ConversationRow:
         """Return the conversation, creating it when it is new (race-safe)."""
@@ -227,7 +247,7 @@ class Store(Service):
     async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
         """Return the conversation with the store id ``conversation_id``, or ``None``."""
         op = functools.partial(queries.conversation_by_id, conversation_id=conversation_id)
-        return await self._run("conversation_by_id", op)
+        return await self._run("conversation_by_id", op, single=True)
 
     async def record_inbound(
         self,
@@ -272,6 +292,7 @@ class Store(Service):
             conversation_id=conversation_id,
             reply=reply,
             in_reply_to=in_reply_to,
+            claim=self._reply_claim,
         )
         return await self._run("record_outbound", op)
 
@@ -281,7 +302,7 @@ class Store(Service):
         Raises:
             StorageError: There is no such message.
         """
-        rows = await self._run("message", _select(MESSAGES.c.id == message_id))
+        rows = await self._run("message", _select(MESSAGES.c.id == message_id), single=True)
         if not rows:
             raise StorageError(f"there is no message {message_id}")
         return rows[0]
@@ -289,12 +310,12 @@ class Store(Service):
     async def replies_to(self, inbound_id: int) -> list[StoredMessage]:
         """Return the outbound messages that answer ``inbound_id``, in order."""
         where = (MESSAGES.c.in_reply_to == inbound_id, MESSAGES.c.direction == "out")
-        return await self._run("replies_to", _select(*where))
+        return await self._run("replies_to", _select(*where), single=True)
 
     async def inbound_status(self, inbound_id: int) -> str:
         """Return ``pending`` or ``processed`` for an inbound message."""
         op = functools.partial(queries.inbound_status, inbound_id=inbound_id)
-        return await self._run("inbound_status", op)
+        return await self._run("inbound_status", op, single=True)
 
     async def pending_inbound(self, conversation_id: int | None = None) -> list[StoredMessage]:
         """Return inbound messages no turn has processed yet, oldest first.
@@ -305,12 +326,12 @@ class Store(Service):
         where = [m.direction == "in", m.status == "pending"]
         if conversation_id is not None:
             where.append(m.conversation_id == conversation_id)
-        return await self._run("pending_inbound", _select(*where))
+        return await self._run("pending_inbound", _select(*where), single=True)
 
     async def load_state(self, conversation_id: int) -> dict[str, Any] | None:
         """Return the stored dialogue state, or ``None`` before the first turn."""
         op = functools.partial(queries.load_state, conversation_id=conversation_id)
-        return await self._run("load_state", op)
+        return await self._run("load_state", op, single=True)
 
     async def commit_turn(self, turn: TurnRecord) -> list[int]:
         """Store everything a turn produced, in one transaction.
@@ -326,44 +347,44 @@ class Store(Service):
             StorageError: The inbound message is not pending (it was processed
                 already, or belongs elsewhere), or the database refused a row.
         """
-        return await self._run("commit_turn", functools.partial(queries.commit_turn, turn=turn))
+        op = functools.partial(queries.commit_turn, turn=turn, claim=self._reply_claim)
+        return await self._run("commit_turn", op)
 
     async def mark_delivered(self, ids: Iterable[int]) -> None:
         """Mark outbound messages as delivered."""
         op = functools.partial(queries.mark_delivered, ids=list(ids))
-        await self._run("mark_delivered", op)
+        await self._run("mark_delivered", op, single=True)
 
     async def undelivered(self, channel: str) -> list[StoredMessage]:
         """Return the channel's outbound messages not delivered yet, oldest first."""
         m = MESSAGES.c
         where = (m.channel == channel, m.direction == "out", m.status == "pending")
-        return await self._run("undelivered", _select(*where))
+        return await self._run("undelivered", _select(*where), single=True)
 
     async def transcript(self, conversation_id: int) -> list[StoredMessage]:
         """Return every message of a conversation, both ways, in order."""
         where = MESSAGES.c.conversation_id == conversation_id
-        return await self._run("transcript", _select(where))
+        return await self._run("transcript", _select(where), single=True)
 
     async def events(self, conversation_id: int, limit: int | None = None) -> list[dict[str, Any]]:
         """Return the conversation's tracker events in order (the last ``limit`` if given)."""
         op = functools.partial(queries.events, conversation_id=conversation_id, limit=limit)
-        return await self._run("events", op)
+        return await self._run("events", op, single=True)
 
     async def turns(self, conversation_id: int) -> list[dict[str, Any]]:
         """Return the conversation's turns (route, confidence, latency, cost...), oldest first."""
         op = functools.partial(queries.turns, conversation_id=conversation_id)
-        return await self._run("turns", op)
+        return await self._run("turns", op, single=True)
 
     async def set_mode(self, conversation_id: int, mode: Mode) -> None:
         """Hand a conversation to a human (``human``) or back to the bot (``bot``)."""
         op = functools.partial(queries.set_mode, conversation_id=conversation_id, mode=mode)
-        await self._run("set_mode", op)
+        await self._run("set_mode", op, single=True)
 
     async def get_order(self, order_id: str) -> dict[str, Any] | None:
         """Return an order's columns as a dict, or ``None`` if there is none."""
-        return await self._run(
-            "get_order", functools.partial(order_queries.get_order, order_id=order_id)
-        )
+        op = functools.partial(order_queries.get_order, order_id=order_id)
+        return await self._run("get_order", op, single=True)
 
     async def update_order(self, order_id: str, changes: dict[str, Any]) -> bool:
         """Change an order's status, shipping address or returnability.
@@ -380,4 +401,4 @@ class Store(Service):
 
     async def route_counts(self) -> dict[str, int]:
         """Count the turns per route (``flow``, ``local``, ``cloud``, ``human``)."""
-        return await self._run("route_counts", queries.route_counts)
+        return await self._run("route_counts", queries.route_counts, single=True)

@@ -6,6 +6,7 @@ import asyncio
 
 from bot.storage import Store
 from bot.storage.claims import Claims
+from bot.storage.records import TurnRecord
 
 
 async def _reply(store: Store) -> int:
@@ -46,3 +47,30 @@ async def test_orphans_are_old_pending_inbound_messages(store: Store) -> None:
     received = await store.receive("widget", "v1", "v1", "m1", "hello")
     assert await claims.orphans(3600) == []
     assert [m.id for m in await claims.orphans(0)] == [received.inbound_id]
+
+
+async def test_replies_are_born_claimed_by_the_replica_that_wrote_them(store: Store) -> None:
+    store.claim_new_replies("a", 30)
+    conv = await store.conversation("widget", "v1", "v1")
+    received = await store.receive("widget", "v1", "v1", "m1", "hello")
+    turn = TurnRecord(
+        conversation_id=conv.id,
+        inbound_id=received.inbound_id,
+        state={},
+        events=[{"event": "user", "text": "hello"}],
+        replies=[{"text": "one"}, {"text": "two"}, {"text": "three"}],
+        route="flow",
+    )
+    ids = await store.commit_turn(turn)
+    pushed = await store.record_outbound(conv.id, {"text": "from an agent"})
+    assert [m.text for m in await store.replies_to(received.inbound_id)] == ["one", "two", "three"]
+    assert ids == sorted(ids)
+    b = Claims(store, "b", 30)
+    for reply in [*ids, pushed]:
+        assert not await b.claim(reply)  # a holds them from the start
+        assert await Claims(store, "a", 30).claim(reply)
+
+
+async def test_replies_written_without_a_claim_are_free(store: Store) -> None:
+    reply = await _reply(store)
+    assert await Claims(store, "b", 30).claim(reply)
