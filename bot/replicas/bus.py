@@ -2,7 +2,9 @@
 
 ``publish`` hands the event to this replica's subscribers at once and queues
 it for a background publisher, which sends it to the Redis channel
-``<prefix>:bus:<topic>``; it never waits for Redis. A reader on every
+``<prefix>:bus:<topic>``; it never waits for Redis. The publisher sends what
+queued meanwhile in one pipeline, so a busy replica pays one round trip for
+many events. A reader on every
 replica pattern-subscribes to ``<prefix>:bus:*`` and hands other replicas'
 events to its local subscribers. One publisher connection and one reader
 connection per replica keep each replica's events in order per topic.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import json
 import logging
 import uuid
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from bot.bus import Event, Subscription
 
 _LOGGER = logging.getLogger(__name__)
+# Queued events sent per round trip (one pipeline of PUBLISH commands).
+_PUBLISH_BATCH = 256
 
 
 class RedisBus(Service):
@@ -111,9 +116,12 @@ class RedisBus(Service):
             await self._wake.wait()
             self._wake.clear()
             while self._unsent and not self._closing:
-                channel, payload = self._unsent[0]
+                batch = list(itertools.islice(self._unsent, _PUBLISH_BATCH))
                 try:
-                    await self._client.publish(channel, payload)
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        for channel, payload in batch:
+                            pipe.publish(channel, payload)
+                        await pipe.execute()
                 except (RedisError, OSError) as exc:
                     metrics.BACKEND_RETRIES.labels("redis").inc()
                     if not failing:
@@ -125,8 +133,9 @@ class RedisBus(Service):
                 if failing:
                     _LOGGER.info("Publishing bus events to Redis again.")
                 delay, failing = self._retry[0], False
-                if self._unsent and self._unsent[0][1] is payload:
-                    self._unsent.popleft()
+                for item in batch:  # those a full backlog dropped meanwhile are gone already
+                    if self._unsent and self._unsent[0] is item:
+                        self._unsent.popleft()
 
     async def _read_forever(self) -> None:
         delay, failing = self._retry[0], False

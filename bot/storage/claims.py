@@ -77,14 +77,14 @@ class Claims:
         op = functools.partial(
             _claim, message_id=message_id, owner=self.owner, lease_s=self.lease_s
         )
-        return await self.store.run("claim_delivery", op, single=True)
+        return await self.store.run("claim_delivery", op, autocommit=True)
 
     async def release(self, message_id: int) -> None:
         """Give up this replica's claim so the next sweep, on any replica, retries it."""
         op = functools.partial(_release, message_id=message_id, owner=self.owner)
-        await self.store.run("release_delivery", op, single=True)
+        await self.store.run("release_delivery", op, autocommit=True)
 
     async def orphans(self, older_than_s: float) -> list[StoredMessage]:
         """Inbound messages stored more than ``older_than_s`` ago whose turn never ran."""
         op = functools.partial(_orphans, older_than_s=older_than_s)
-        return await self.store.run("orphaned_inbound", op, single=True)
+        return await self.store.run("orphaned_inbound", op, autocommit=True)

@@ -83,7 +83,7 @@ def create_runner(url: URL) -> Runner:
     if url.get_backend_name() != "sqlite":
         # No pre-ping: it costs a round trip per transaction, and the store
         # retries transient failures (a dropped connection) itself.
-        return AsyncEngineRunner(create_async_engine(url, pool_size=10, max_overflow=10))
+        return AsyncEngineRunner(create_async_engine(url, pool_size=20, max_overflow=10))
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)

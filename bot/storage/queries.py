@@ -6,7 +6,6 @@ translates errors for; here there is only SQL. Rows leave as plain records.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, func, select, update
@@ -14,10 +13,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.errors import StorageError
 from bot.storage.models import Conversation, EventRow, Message, Turn, utcnow
+from bot.storage.outbox_queries import Claim, outbound_row
 from bot.storage.records import ConversationRow, StoredMessage, TurnRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     from sqlalchemy import ColumnElement, Row
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,10 +49,10 @@ def _conversation_row(row: Row[Any]) -> ConversationRow:
     )
 
 
-async def get_or_create_conversation(
-    conn: AsyncConnection, channel: str, external_id: str, sender: str
-) -> ConversationRow:
-    """Return the conversation, creating it first when it is new.
+async def _find_conversation(
+    conn: AsyncConnection, channel: str, external_id: str, sender: str, create: bool
+) -> Row[Any] | None:
+    """The conversation's row; a new one is created first if ``create`` (else ``None``).
 
     ``INSERT ... ON CONFLICT DO NOTHING`` then ``SELECT`` makes concurrent
     creators agree on one row.
@@ -60,13 +60,22 @@ async def get_or_create_conversation(
     c = CONVERSATIONS.c
     query = select(CONVERSATIONS).where(c.channel == channel, c.external_id == external_id)
     row = (await conn.execute(query)).one_or_none()
-    if row is not None:
-        return _conversation_row(row)
+    if row is not None or not create:
+        return row
     insert = dialect_insert(conn, CONVERSATIONS).values(
         channel=channel, external_id=external_id, sender=sender, mode="bot", metadata={}
     )
     await conn.execute(insert.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
-    return _conversation_row((await conn.execute(query)).one())
+    return (await conn.execute(query)).one()
+
+
+async def get_or_create_conversation(
+    conn: AsyncConnection, channel: str, external_id: str, sender: str
+) -> ConversationRow:
+    """Return the conversation, creating it first when it is new (race-safe)."""
+    row = await _find_conversation(conn, channel, external_id, sender, create=True)
+    assert row is not None  # created
+    return _conversation_row(row)
 
 
 async def conversation_by_id(conn: AsyncConnection, conversation_id: int) -> ConversationRow | None:
@@ -116,17 +125,26 @@ async def receive(
     message_id: str | None,
     text: str,
     metadata: dict[str, Any],
-) -> tuple[ConversationRow, int, bool, tuple[str, str, dict[str, Any] | None]]:
-    """Store the inbound message and read what its turn needs, in one transaction.
+    create: bool = True,
+) -> tuple[ConversationRow, int, bool, tuple[str, str, dict[str, Any] | None]] | None:
+    """Store the inbound message and read what its turn needs.
 
-    The conversation is created when it is new. Returns the conversation, the
-    message id, whether it is new, and :func:`turn_context`'s reading.
+    The conversation is created when it is new, unless ``create`` is false:
+    then the result is ``None`` and nothing is written. Each statement is
+    atomic on its own (see :meth:`Store.receive`). Returns the conversation,
+    the message id, whether it is new, and :func:`turn_context`'s reading.
     """
-    conversation = await get_or_create_conversation(conn, channel, external_id, sender)
+    row = await _find_conversation(conn, channel, external_id, sender, create)
+    if row is None:
+        return None
+    conversation = _conversation_row(row)
     inbound_id, created = await record_inbound(
         conn, conversation.id, channel, message_id, text, metadata
     )
-    return conversation, inbound_id, created, await turn_context(conn, inbound_id)
+    if not created:  # a retried delivery: its status and the state are read anew
+        return conversation, inbound_id, False, await turn_context(conn, inbound_id)
+    state = None if row.state is None else dict(row.state)
+    return conversation, inbound_id, True, ("pending", conversation.mode, state)
 
 
 async def turn_context(
@@ -155,60 +173,6 @@ async def turn_input(
         raise StorageError(f"Inbound message {inbound_id} does not exist.")
     state = None if row.state is None else dict(row.state)
     return (str(row.status), str(row.mode), state), str(row.text), dict(row.metadata or {})
-
-
-Claim = tuple[str, float]
-"""A replica's id and the seconds its claim on a new reply holds (see claims.py)."""
-
-
-def _outbound_row(
-    conversation_id: int,
-    channel: str,
-    reply: dict[str, Any],
-    in_reply_to: int | None,
-    status: str,
-    claim: Claim | None,
-) -> dict[str, Any]:
-    row = {
-        "conversation_id": conversation_id,
-        "channel": channel,
-        "direction": "out",
-        "text": reply["text"],
-        "buttons": list(reply.get("buttons") or []),
-        "metadata": dict(reply.get("metadata") or {}),
-        "status": status,
-        "in_reply_to": in_reply_to,
-        "claimed_by": None,
-        "claimed_until": None,
-    }
-    if claim is not None and status == "pending":
-        owner, lease_s = claim
-        row.update(claimed_by=owner, claimed_until=utcnow() + timedelta(seconds=lease_s))
-    return row
-
-
-async def insert_outbound(
-    conn: AsyncConnection,
-    conversation_id: int,
-    reply: dict[str, Any],
-    in_reply_to: int | None,
-    channel: str | None = None,
-    status: str = "pending",
-    claim: Claim | None = None,
-) -> int:
-    """Put one outbound message in the outbox (``pending`` unless already delivered).
-
-    With ``claim`` a pending message is born claimed by that replica, which
-    delivers it next without another round trip to claim it.
-    """
-    if channel is None:
-        query = select(CONVERSATIONS.c.channel).where(CONVERSATIONS.c.id == conversation_id)
-        channel = (await conn.execute(query)).scalar_one_or_none()
-    if channel is None:
-        raise StorageError(f"Conversation {conversation_id} does not exist.")
-    row = _outbound_row(conversation_id, channel, reply, in_reply_to, status, claim)
-    insert = MESSAGES.insert().values(**row).returning(MESSAGES.c.id)
-    return int((await conn.execute(insert)).scalar_one())
 
 
 async def select_messages(
@@ -294,7 +258,7 @@ async def commit_turn(conn: AsyncConnection, turn: TurnRecord, claim: Claim | No
     turn_id = await _insert_turn(conn, turn)
     status = "delivered" if turn.delivered else "pending"
     rows = [
-        _outbound_row(turn.conversation_id, channel, r, turn.inbound_id, status, claim)
+        outbound_row(turn.conversation_id, channel, r, turn.inbound_id, status, claim)
         for r in turn.replies
     ]
     ids: list[int] = []
@@ -367,19 +331,6 @@ async def events(
     else:
         rows = list(await conn.execute(query.order_by(e.seq.desc()).limit(limit)))[::-1]
     return [{"event": row.type, **(row.data or {})} for row in rows]
-
-
-async def mark_delivered(conn: AsyncConnection, ids: Iterable[int]) -> None:
-    """Mark outbound messages delivered."""
-    wanted = list(ids)
-    if not wanted:
-        return
-    m = MESSAGES.c
-    await conn.execute(
-        update(MESSAGES)
-        .where(m.id.in_(wanted), m.direction == "out")
-        .values(status="delivered", delivered_at=utcnow())
-    )
 
 
 async def set_mode(conn: AsyncConnection, conversation_id: int, mode: str) -> None:

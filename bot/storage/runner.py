@@ -26,11 +26,14 @@ Operation = Callable[["AsyncConnection"], Awaitable[_T]]
 class Runner(Protocol):
     """Runs one operation inside one transaction."""
 
-    async def run(self, op: Operation[_T], *, single: bool = False) -> _T:
+    async def run(self, op: Operation[_T], *, autocommit: bool = False) -> _T:
         """Run ``op`` in a new transaction that commits when it returns.
 
-        ``single`` says ``op`` runs one statement, which is atomic on its own:
-        a runner may then skip ``BEGIN`` and ``COMMIT`` (two round trips).
+        ``autocommit`` says ``op`` needs no transaction around its
+        statements: each is atomic on its own (one statement, or several
+        where stopping between them leaves nothing inconsistent). A runner
+        may then let each statement commit itself, sparing the ``BEGIN`` and
+        ``COMMIT`` round trips.
         """
         ...
 
@@ -42,18 +45,18 @@ class Runner(Protocol):
 class AsyncEngineRunner:
     """Transactions on an async engine (PostgreSQL through asyncpg).
 
-    A single statement runs on an autocommit connection from the same pool:
-    PostgreSQL makes it its own transaction, without the ``BEGIN`` and
-    ``COMMIT`` round trips.
+    An ``autocommit`` operation runs on an autocommit connection from the same
+    pool: PostgreSQL makes each statement its own transaction, without the
+    ``BEGIN`` and ``COMMIT`` round trips.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def run(self, op: Operation[_T], *, single: bool = False) -> _T:
-        """Run ``op`` in a transaction of the async engine (implicit if ``single``)."""
-        if single:
+    async def run(self, op: Operation[_T], *, autocommit: bool = False) -> _T:
+        """Run ``op`` in a transaction of the async engine (or autocommitting)."""
+        if autocommit:
             async with self._autocommit.connect() as conn:
                 return await op(conn)
         async with self.engine.begin() as conn:
@@ -112,8 +115,8 @@ class ThreadRunner:
         with self.engine.begin() as conn:
             return complete(op(cast("AsyncConnection", SyncConnection(conn))))
 
-    async def run(self, op: Operation[_T], *, single: bool = False) -> _T:
-        """Run ``op`` in a transaction in the SQLite thread (``single`` changes nothing)."""
+    async def run(self, op: Operation[_T], *, autocommit: bool = False) -> _T:
+        """Run ``op`` in a transaction in the SQLite thread (always one transaction)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._transaction, op)
 

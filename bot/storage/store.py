@@ -20,7 +20,7 @@ from bot import metrics
 from bot.errors import StorageError
 from bot.lifecycle import Service
 from bot.storage import engine as _engine
-from bot.storage import llm_queries, migrate, order_queries, queries
+from bot.storage import llm_queries, migrate, order_queries, outbox_queries, queries
 from bot.storage.queries import MESSAGES
 from bot.storage.records import Received, TurnContext
 
@@ -119,7 +119,7 @@ class Store(Service):
 
     async def ping(self) -> None:
         """Check that the database answers; raise :class:`StorageError` if not."""
-        await self._run("ping", _ping, single=True)
+        await self._run("ping", _ping, autocommit=True)
 
     async def upgrade(self) -> None:
         """Apply the packaged Alembic migrations up to the newest revision."""
@@ -130,15 +130,15 @@ class Store(Service):
         await self._run("upgrade", run)
 
     async def run(
-        self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]], *, single: bool = False
+        self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]], *, autocommit: bool = False
     ) -> _T:
         """Run ``op`` in one transaction with the store's retries and error translation.
 
         For statements that live outside this class; ``what`` names the call
-        in errors. ``single``: ``op`` runs exactly one statement, which then
-        needs no explicit transaction (see :class:`bot.storage.runner.Runner`).
+        in errors. ``autocommit``: ``op`` needs no transaction around its
+        statements (see :class:`bot.storage.runner.Runner`).
         """
-        return await self._run(what, op, single=single)
+        return await self._run(what, op, autocommit=autocommit)
 
     async def replace_kb_source(self, source: str, chunks: Sequence[dict[str, Any]]) -> None:
         """Replace the indexed chunks of one knowledge-base article."""
@@ -168,7 +168,7 @@ class Store(Service):
         return await self._run("month_cost", op)
 
     async def _run(
-        self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]], *, single: bool = False
+        self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]], *, autocommit: bool = False
     ) -> _T:
         """Run ``op`` in a transaction, retrying transient failures."""
         engine = self._engine
@@ -178,7 +178,7 @@ class Store(Service):
         attempt = 0
         while True:
             try:
-                return await engine.run(op, single=single)
+                return await engine.run(op, autocommit=autocommit)
             except (SQLAlchemyError, OSError) as exc:
                 if attempt >= self._retries or not _engine.is_transient(exc):
                     raise _engine.translate(exc, what, self._url) from exc
@@ -204,11 +204,13 @@ class Store(Service):
         text: str,
         metadata: dict[str, Any] | None = None,
     ) -> Received:
-        """Store an inbound message (idempotent on channel + message id) in one transaction.
+        """Store an inbound message (idempotent on channel + message id).
 
-        The conversation is created when it is new. The result also holds the
-        message's status and the conversation's mode and state, read in the
-        same transaction.
+        The conversation is created when it is new, in one transaction with
+        the message. For a known conversation the statements commit one by
+        one (two round trips fewer): the message insert is atomic by itself.
+        The result also holds the message's status and the conversation's
+        mode and state.
         """
         op = functools.partial(
             queries.receive,
@@ -219,19 +221,23 @@ class Store(Service):
             text=text,
             metadata=dict(metadata or {}),
         )
-        conversation, inbound_id, created, context = await self._run("receive", op)
+        found = await self._run("receive", functools.partial(op, create=False), autocommit=True)
+        if found is None:
+            found = await self._run("receive", op)
+        assert found is not None  # created
+        conversation, inbound_id, created, context = found
         return Received(conversation, inbound_id, created, TurnContext(*context))
 
     async def turn_context(self, inbound_id: int) -> TurnContext:
         """Return the message's status and its conversation's mode and state."""
         op = functools.partial(queries.turn_context, inbound_id=inbound_id)
-        status, mode, state = await self._run("turn_context", op, single=True)
+        status, mode, state = await self._run("turn_context", op, autocommit=True)
         return TurnContext(status, mode, state)
 
     async def turn_input(self, inbound_id: int) -> tuple[TurnContext, str, dict[str, Any]]:
         """Return :meth:`turn_context` plus the message's text and metadata, in one read."""
         op = functools.partial(queries.turn_input, inbound_id=inbound_id)
-        context, text, metadata = await self._run("turn_input", op, single=True)
+        context, text, metadata = await self._run("turn_input", op, autocommit=True)
         return TurnContext(*context), text, metadata
 
     async def conversation(self, channel: str, external_id: str, sender: str) -> ConversationRow:
@@ -247,7 +253,7 @@ class Store(Service):
     async def conversation_by_id(self, conversation_id: int) -> ConversationRow | None:
         """Return the conversation with the store id ``conversation_id``, or ``None``."""
         op = functools.partial(queries.conversation_by_id, conversation_id=conversation_id)
-        return await self._run("conversation_by_id", op, single=True)
+        return await self._run("conversation_by_id", op, autocommit=True)
 
     async def record_inbound(
         self,
@@ -288,7 +294,7 @@ class Store(Service):
             The id of the pending outbound message.
         """
         op = functools.partial(
-            queries.insert_outbound,
+            outbox_queries.insert_outbound,
             conversation_id=conversation_id,
             reply=reply,
             in_reply_to=in_reply_to,
@@ -302,20 +308,31 @@ class Store(Service):
         Raises:
             StorageError: There is no such message.
         """
-        rows = await self._run("message", _select(MESSAGES.c.id == message_id), single=True)
+        rows = await self._run("message", _select(MESSAGES.c.id == message_id), autocommit=True)
         if not rows:
             raise StorageError(f"there is no message {message_id}")
         return rows[0]
 
+    async def reply_source(self, message_id: int) -> tuple[int, dict[str, Any] | None]:
+        """Return a reply's conversation id and the metadata of the message it answers.
+
+        The metadata is ``None`` when it answers none (an agent's reply).
+
+        Raises:
+            StorageError: There is no such outbound message.
+        """
+        op = functools.partial(outbox_queries.reply_source, message_id=message_id)
+        return await self._run("reply_source", op, autocommit=True)
+
     async def replies_to(self, inbound_id: int) -> list[StoredMessage]:
         """Return the outbound messages that answer ``inbound_id``, in order."""
         where = (MESSAGES.c.in_reply_to == inbound_id, MESSAGES.c.direction == "out")
-        return await self._run("replies_to", _select(*where), single=True)
+        return await self._run("replies_to", _select(*where), autocommit=True)
 
     async def inbound_status(self, inbound_id: int) -> str:
         """Return ``pending`` or ``processed`` for an inbound message."""
         op = functools.partial(queries.inbound_status, inbound_id=inbound_id)
-        return await self._run("inbound_status", op, single=True)
+        return await self._run("inbound_status", op, autocommit=True)
 
     async def pending_inbound(self, conversation_id: int | None = None) -> list[StoredMessage]:
         """Return inbound messages no turn has processed yet, oldest first.
@@ -326,12 +343,12 @@ class Store(Service):
         where = [m.direction == "in", m.status == "pending"]
         if conversation_id is not None:
             where.append(m.conversation_id == conversation_id)
-        return await self._run("pending_inbound", _select(*where), single=True)
+        return await self._run("pending_inbound", _select(*where), autocommit=True)
 
     async def load_state(self, conversation_id: int) -> dict[str, Any] | None:
         """Return the stored dialogue state, or ``None`` before the first turn."""
         op = functools.partial(queries.load_state, conversation_id=conversation_id)
-        return await self._run("load_state", op, single=True)
+        return await self._run("load_state", op, autocommit=True)
 
     async def commit_turn(self, turn: TurnRecord) -> list[int]:
         """Store everything a turn produced, in one transaction.
@@ -352,39 +369,39 @@ class Store(Service):
 
     async def mark_delivered(self, ids: Iterable[int]) -> None:
         """Mark outbound messages as delivered."""
-        op = functools.partial(queries.mark_delivered, ids=list(ids))
-        await self._run("mark_delivered", op, single=True)
+        op = functools.partial(outbox_queries.mark_delivered, ids=list(ids))
+        await self._run("mark_delivered", op, autocommit=True)
 
     async def undelivered(self, channel: str) -> list[StoredMessage]:
         """Return the channel's outbound messages not delivered yet, oldest first."""
         m = MESSAGES.c
         where = (m.channel == channel, m.direction == "out", m.status == "pending")
-        return await self._run("undelivered", _select(*where), single=True)
+        return await self._run("undelivered", _select(*where), autocommit=True)
 
     async def transcript(self, conversation_id: int) -> list[StoredMessage]:
         """Return every message of a conversation, both ways, in order."""
         where = MESSAGES.c.conversation_id == conversation_id
-        return await self._run("transcript", _select(where), single=True)
+        return await self._run("transcript", _select(where), autocommit=True)
 
     async def events(self, conversation_id: int, limit: int | None = None) -> list[dict[str, Any]]:
         """Return the conversation's tracker events in order (the last ``limit`` if given)."""
         op = functools.partial(queries.events, conversation_id=conversation_id, limit=limit)
-        return await self._run("events", op, single=True)
+        return await self._run("events", op, autocommit=True)
 
     async def turns(self, conversation_id: int) -> list[dict[str, Any]]:
         """Return the conversation's turns (route, confidence, latency, cost...), oldest first."""
         op = functools.partial(queries.turns, conversation_id=conversation_id)
-        return await self._run("turns", op, single=True)
+        return await self._run("turns", op, autocommit=True)
 
     async def set_mode(self, conversation_id: int, mode: Mode) -> None:
         """Hand a conversation to a human (``human``) or back to the bot (``bot``)."""
         op = functools.partial(queries.set_mode, conversation_id=conversation_id, mode=mode)
-        await self._run("set_mode", op, single=True)
+        await self._run("set_mode", op, autocommit=True)
 
     async def get_order(self, order_id: str) -> dict[str, Any] | None:
         """Return an order's columns as a dict, or ``None`` if there is none."""
         op = functools.partial(order_queries.get_order, order_id=order_id)
-        return await self._run("get_order", op, single=True)
+        return await self._run("get_order", op, autocommit=True)
 
     async def update_order(self, order_id: str, changes: dict[str, Any]) -> bool:
         """Change an order's status, shipping address or returnability.
@@ -401,4 +418,4 @@ class Store(Service):
 
     async def route_counts(self) -> dict[str, int]:
         """Count the turns per route (``flow``, ``local``, ``cloud``, ``human``)."""
-        return await self._run("route_counts", queries.route_counts, single=True)
+        return await self._run("route_counts", queries.route_counts, autocommit=True)

@@ -239,12 +239,10 @@ class SlackConnector(Service):
         if message_id is None:
             return None
         store = self._ctx.store
-        stored = await store.message(int(message_id))
-        if stored.in_reply_to is not None:
-            meta = (await store.message(stored.in_reply_to)).metadata
-            if isinstance(meta.get("channel"), str):
-                return meta
-        for earlier in reversed(await store.transcript(stored.conversation_id)):
+        conversation_id, meta = await store.reply_source(int(message_id))
+        if meta is not None and isinstance(meta.get("channel"), str):
+            return meta
+        for earlier in reversed(await store.transcript(conversation_id)):
             if earlier.direction == "in" and isinstance(earlier.metadata.get("channel"), str):
                 return earlier.metadata
         return None

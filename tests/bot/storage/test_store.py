@@ -279,6 +279,31 @@ async def test_receive_stores_once_and_turn_context_reads_state(store: Store) ->
         await store.turn_context(first.inbound_id + 1000)
 
 
+async def test_receive_in_a_known_conversation_reads_its_mode_and_state(store: Store) -> None:
+    first = await store.receive("rest", "c-known", "erin", "m-1", "hello")
+    await store.commit_turn(_turn(first.conversation.id, first.inbound_id))
+    await store.set_mode(first.conversation.id, "human")
+    second = await store.receive("rest", "c-known", "erin", "m-2", "again", {"k": 2})
+    assert second.created
+    assert second.conversation.id == first.conversation.id
+    context = second.context
+    assert (context.status, context.mode, context.state) == ("pending", "human", _turn(0, 0).state)
+    assert await store.turn_input(second.inbound_id) == (context, "again", {"k": 2})
+    retried = await store.receive("rest", "c-known", "erin", "m-1", "hello")
+    assert (retried.created, retried.context.status) == (False, "processed")
+
+
+async def test_reply_source_is_the_answered_message(store: Store) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    ids = await store.commit_turn(_turn(conv_id, inbound_id))
+    pushed = await store.record_outbound(conv_id, {"text": "an agent's"})
+    inbound = await store.message(inbound_id)
+    assert await store.reply_source(ids[1]) == (conv_id, inbound.metadata)
+    assert await store.reply_source(pushed) == (conv_id, None)
+    with pytest.raises(StorageError, match="no outbound message"):
+        await store.reply_source(inbound_id)
+
+
 async def test_last_events_only(store: Store) -> None:
     conv_id, inbound_id = await _inbound(store)
     await store.commit_turn(_turn(conv_id, inbound_id))
