@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import sys
 import time
 import uuid
@@ -65,10 +66,21 @@ def _reply_count(counts: list[int], turn: int) -> int:
     return counts[turn] if turn < len(counts) else counts[size + (turn - size) % size]
 
 
-async def _loop(turn: Turn, deadline: float, run: Run, bar: tqdm[Any]) -> None:
-    """Run ``turn`` back to back until ``deadline``."""
+async def _loop(
+    turn: Turn, deadline: float, run: Run, bar: tqdm[Any], interval_s: float = 0.0
+) -> None:
+    """Run ``turn`` until ``deadline``: back to back, or one every ``interval_s``.
+
+    Paced turns start on a schedule (from a random phase, so loops do not
+    fire together); a turn that runs past its slot delays the next one.
+    """
     index = 0
+    start = time.perf_counter() + random.uniform(0, interval_s)  # not cryptographic
     while time.perf_counter() < deadline:
+        if interval_s:
+            await asyncio.sleep(max(0.0, start + index * interval_s - time.perf_counter()))
+            if time.perf_counter() >= deadline:
+                break
         latency = await turn(index)
         if latency is not None:
             run.latencies_ms.append(latency)
@@ -98,6 +110,7 @@ class Load:
         self.turn_offset: dict[int, int] = {}
         self.question_replies: list[int] = []
         self.llm_run = Run()
+        self.interval_s = 0.0  # 0: each loop sends back to back; else its pace
 
     async def open_visitors(self, n: int) -> None:
         """Open ``n`` widget visitors, visitor ``i`` on replica ``i % N``."""
@@ -116,7 +129,7 @@ class Load:
             self.turn_offset[id(v)] = t + 1
             return await _turn(v, SCRIPT[t % len(SCRIPT)], _reply_count(self.counts, t))
 
-        return lambda deadline, run, bar: _loop(turn, deadline, run, bar)
+        return lambda deadline, run, bar: _loop(turn, deadline, run, bar, self.interval_s)
 
     def echo_loop(self, v: Visitor) -> Callable[[float, Run, Any], Any]:
         """The ping/pong baseline loop of visitor ``v``."""
@@ -134,7 +147,7 @@ class Load:
             text = SCRIPT[t % len(SCRIPT)]
             return await slack_turn(self.session, base, self.slack, user, text, replies)
 
-        return lambda deadline, run, bar: _loop(turn, deadline, run, bar)
+        return lambda deadline, run, bar: _loop(turn, deadline, run, bar, self.interval_s)
 
     def question_loop(self, index: int) -> Callable[[float, Run, Any], Any]:
         """Open-ended questions, each from a new visitor on replica ``index % N``."""
@@ -186,6 +199,23 @@ async def _measured(
     turns = max(len(run.latencies_ms), 1)  # the stats lag up to a second: an estimate
     resources["postgres_commits_per_turn"] = round(resources["postgres_commits"] / turns, 2)
     return {"turns": run.summary(), "resources": resources, "run": run, "client": client_cpu}
+
+
+async def _paced(
+    args: argparse.Namespace, load: Load, loops: list[Any], saturated_per_s: float
+) -> dict[str, Any]:
+    """Latency below saturation: the same loops offering a share of the measured rate."""
+    offered = max(saturated_per_s * args.paced_share, 1.0)
+    load.interval_s = len(loops) / offered
+    try:
+        run = await _timed(f"paced flow turns ({offered:.0f}/s)", args.duration, loops)
+    finally:
+        load.interval_s = 0.0
+    return {
+        "offered_per_s": round(offered, 1),
+        "share_of_saturated": args.paced_share,
+        **run.summary(),
+    }
 
 
 def _figures(flow: Run, echo: Run) -> dict[str, Any]:
@@ -242,6 +272,9 @@ async def _one_setup(args: argparse.Namespace, llm: bool) -> dict[str, Any]:
         loops += [load.question_loop(k) for k in range(n_llm)]
         label = "mixed flow + local LLM" if llm else "flow turns"
         result = await _measured(label, args, loops, sampler_args)
+        paced = None
+        if not llm and args.paced_share > 0:
+            paced = await _paced(args, load, loops, result["run"].summary()["per_s"])
         widget_audit = await _audit(session, bases[-1], load.visitors)
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
         from bot.bench_slack import slack_audit
@@ -259,6 +292,7 @@ async def _one_setup(args: argparse.Namespace, llm: bool) -> dict[str, Any]:
         "replies_per_turn": counts,
         **_figures(result["run"], echo),
         "turns": result["turns"],
+        **({"paced": paced} if paced is not None else {}),
         "messages_sent": sent,
         **({"llm_turns": _llm_summary(load.llm_run, result)} if llm else {}),
         "audit": {"widget": widget_audit, "slack": slack_audit_, "lost_total": lost},
@@ -297,6 +331,8 @@ def _check(args: argparse.Namespace) -> None:
         raise SystemExit("error: --duration must be positive")
     if not 0 <= args.slack_share < 1 or not 0 <= args.llm_share < 1:
         raise SystemExit("error: --slack-share and --llm-share must be in [0, 1)")
+    if not 0 <= args.paced_share < 1:
+        raise SystemExit("error: --paced-share must be in [0, 1)")
     if args.no_redis and args.replicas > 1:
         raise SystemExit("error: several replicas need Redis (drop --no-redis)")
 
@@ -339,6 +375,12 @@ def register(subparsers: Any) -> None:
     add("--duration", type=float, default=20.0, help="seconds each measured run lasts")
     add("--slack-share", type=float, default=0.25, help="share of conversations on Slack")
     add("--llm-share", type=float, default=0.05, help="share on local-LLM questions (0: skip)")
+    add(
+        "--paced-share",
+        type=float,
+        default=0.5,
+        help="then offer this share of the flow turns/s, for p50/p99 below saturation (0: skip)",
+    )
     add("--redis-url", default=REDIS_URL, help="Redis the replicas share")
     add("--no-redis", action="store_true", help="one replica without Redis")
     add("--pg-admin-url", default=PG_ADMIN_URL, help="PostgreSQL to create a DB in")

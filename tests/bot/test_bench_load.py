@@ -67,6 +67,10 @@ async def test_bench_load_json_and_nothing_lost() -> None:
     assert RUN_KEYS <= flow.keys()
     assert flow["conversations"] == {"widget": 2, "slack": 2, "llm_question_loops": 0}
     assert flow["turns"]["count"] > 0
+    paced = flow["paced"]  # the same loops at half the measured rate
+    assert paced["share_of_saturated"] == 0.5
+    assert paced["offered_per_s"] >= 1.0
+    assert paced["count"] > 0
     assert flow["baseline_ws_echo"]["count"] > 0
     for channel in ("widget", "slack"):
         assert flow["messages_sent"][channel] > 0
