@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 
 from bot.errors import StorageError
 from bot.storage.models import Order
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
+# Built once: the default bot reads an order on most order turns (see statements.py).
+_ORDER_BY_ID = select(ORDERS).where(ORDERS.c.order_id == bindparam("p_order_id"))
 
 
 _ORDER_DEFAULTS: dict[str, Any] = {
@@ -55,8 +57,7 @@ async def seed_orders(conn: AsyncConnection, orders: Sequence[dict[str, Any]]) -
 
 async def get_order(conn: AsyncConnection, order_id: str) -> dict[str, Any] | None:
     """Return one order as a dict of its columns, or ``None``."""
-    query = select(ORDERS).where(ORDERS.c.order_id == order_id)
-    row = (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(_ORDER_BY_ID, {"p_order_id": order_id})).one_or_none()
     return None if row is None else dict(row._mapping)
 
 

@@ -8,18 +8,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select
 
 from bot.errors import StorageError
-from bot.storage.models import Conversation, Message, utcnow
+from bot.storage import statements as st
+from bot.storage.models import utcnow
+from bot.storage.statements import CONVERSATIONS, MESSAGES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from sqlalchemy.ext.asyncio import AsyncConnection
-
-CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 
 Claim = tuple[str, float]
 """A replica's id and the seconds its claim on a new reply holds (see claims.py)."""
@@ -81,12 +80,7 @@ async def mark_delivered(conn: AsyncConnection, ids: Iterable[int]) -> None:
     wanted = list(ids)
     if not wanted:
         return
-    m = MESSAGES.c
-    await conn.execute(
-        update(MESSAGES)
-        .where(m.id.in_(wanted), m.direction == "out")
-        .values(status="delivered", delivered_at=utcnow())
-    )
+    await conn.execute(st.MARK_DELIVERED, {"p_ids": wanted, "p_now": utcnow()})
 
 
 async def reply_source(conn: AsyncConnection, message_id: int) -> tuple[int, dict[str, Any] | None]:
@@ -97,13 +91,7 @@ async def reply_source(conn: AsyncConnection, message_id: int) -> tuple[int, dic
     Raises:
         StorageError: There is no such outbound message.
     """
-    out, answered = MESSAGES.alias("reply"), MESSAGES.alias("answered")
-    query = (
-        select(out.c.conversation_id, answered.c.metadata)
-        .select_from(out.outerjoin(answered, out.c.in_reply_to == answered.c.id))
-        .where(out.c.id == message_id, out.c.direction == "out")
-    )
-    row = (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(st.REPLY_SOURCE, {"p_message_id": message_id})).one_or_none()
     if row is None:
         raise StorageError(f"there is no outbound message {message_id}")
     return int(row.conversation_id), None if row.metadata is None else dict(row.metadata)

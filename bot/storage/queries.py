@@ -12,9 +12,11 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.errors import StorageError
-from bot.storage.models import Conversation, EventRow, Message, Turn, utcnow
+from bot.storage import statements as st
+from bot.storage.models import utcnow
 from bot.storage.outbox_queries import Claim, outbound_row
 from bot.storage.records import ConversationRow, StoredMessage, TurnRecord
+from bot.storage.statements import CONVERSATIONS, EVENTS, MESSAGES, TURNS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,10 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-TURNS: Table = Turn.__table__  # type: ignore[assignment]
-EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+__all__ = ["CONVERSATIONS", "EVENTS", "MESSAGES", "TURNS"]
 
 
 def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
@@ -57,16 +56,15 @@ async def _find_conversation(
     ``INSERT ... ON CONFLICT DO NOTHING`` then ``SELECT`` makes concurrent
     creators agree on one row.
     """
-    c = CONVERSATIONS.c
-    query = select(CONVERSATIONS).where(c.channel == channel, c.external_id == external_id)
-    row = (await conn.execute(query)).one_or_none()
+    key = {"p_channel": channel, "p_external_id": external_id}
+    row = (await conn.execute(st.CONVERSATION_BY_KEY, key)).one_or_none()
     if row is not None or not create:
         return row
     insert = dialect_insert(conn, CONVERSATIONS).values(
         channel=channel, external_id=external_id, sender=sender, mode="bot", metadata={}
     )
     await conn.execute(insert.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
-    return (await conn.execute(query)).one()
+    return (await conn.execute(st.CONVERSATION_BY_KEY, key)).one()
 
 
 async def get_or_create_conversation(
@@ -94,27 +92,21 @@ async def record_inbound(
     metadata: dict[str, Any],
 ) -> tuple[int, bool]:
     """Store an inbound message once per ``(channel, external_id)``."""
-    insert = dialect_insert(conn, MESSAGES).values(
-        conversation_id=conversation_id,
-        channel=channel,
-        direction="in",
-        external_id=external_id,
-        text=text,
-        buttons=[],
-        metadata=metadata,
-        status="pending",
-    )
-    insert = insert.on_conflict_do_nothing(
-        index_elements=["channel", "direction", "external_id"]
-    ).returning(MESSAGES.c.id)
-    new_id = (await conn.execute(insert)).scalar_one_or_none()
+    row = {
+        "conversation_id": conversation_id,
+        "channel": channel,
+        "direction": "in",
+        "external_id": external_id,
+        "text": text,
+        "buttons": [],
+        "metadata": metadata,
+        "status": "pending",
+    }
+    new_id = (await conn.execute(st.insert_inbound(conn), row)).scalar_one_or_none()
     if new_id is not None:
         return new_id, True
-    m = MESSAGES.c
-    query = select(m.id).where(
-        m.channel == channel, m.direction == "in", m.external_id == external_id
-    )
-    return (await conn.execute(query)).scalar_one(), False
+    key = {"p_channel": channel, "p_external_id": external_id}
+    return (await conn.execute(st.INBOUND_ID, key)).scalar_one(), False
 
 
 async def receive(
@@ -162,13 +154,7 @@ async def turn_input(
 
     One statement: what a turn needs to start, read under its lock.
     """
-    m, c = MESSAGES.c, CONVERSATIONS.c
-    query = (
-        select(m.status, c.mode, c.state, m.text, m.metadata)
-        .join(CONVERSATIONS, m.conversation_id == c.id)
-        .where(m.id == inbound_id, m.direction == "in")
-    )
-    row = (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(st.TURN_INPUT, {"p_inbound_id": inbound_id})).one_or_none()
     if row is None:
         raise StorageError(f"Inbound message {inbound_id} does not exist.")
     state = None if row.state is None else dict(row.state)
@@ -232,29 +218,14 @@ async def commit_turn(conn: AsyncConnection, turn: TurnRecord, claim: Claim | No
     statements whatever the turn holds: the claim, the state (which also
     reads the last event number), the turn row, the replies and the events.
     """
-    m = MESSAGES.c
-    claim_inbound = (
-        update(MESSAGES)
-        .where(
-            m.id == turn.inbound_id,
-            m.conversation_id == turn.conversation_id,
-            m.direction == "in",
-            m.status == "pending",
-        )
-        .values(status="processed")
-    )
-    if (await conn.execute(claim_inbound)).rowcount != 1:
+    params = {"p_inbound_id": turn.inbound_id, "p_conversation_id": turn.conversation_id}
+    if (await conn.execute(st.CLAIM_INBOUND, params)).rowcount != 1:
         raise StorageError(
             f"Inbound message {turn.inbound_id} of conversation {turn.conversation_id} is not "
             "pending; the turn was not committed."
         )
-    update_state = (
-        update(CONVERSATIONS)
-        .where(CONVERSATIONS.c.id == turn.conversation_id)
-        .values(state=turn.state, updated_at=utcnow())
-        .returning(CONVERSATIONS.c.channel, _last_seq(turn.conversation_id))
-    )
-    channel, last = (await conn.execute(update_state)).one()
+    state = {"p_conversation_id": turn.conversation_id, "p_state": turn.state, "p_now": utcnow()}
+    channel, last = (await conn.execute(st.UPDATE_STATE, state)).one()
     turn_id = await _insert_turn(conn, turn)
     status = "delivered" if turn.delivered else "pending"
     rows = [
@@ -263,39 +234,27 @@ async def commit_turn(conn: AsyncConnection, turn: TurnRecord, claim: Claim | No
     ]
     ids: list[int] = []
     if rows:
-        insert = MESSAGES.insert().returning(MESSAGES.c.id, sort_by_parameter_order=True)
-        ids = [int(i) for i in (await conn.execute(insert, rows)).scalars()]
+        ids = [int(i) for i in (await conn.execute(st.INSERT_MESSAGES, rows)).scalars()]
     await _insert_events(conn, turn.conversation_id, turn_id, turn.events, int(last))
     return ids
 
 
-def _last_seq(conversation_id: int) -> Any:
-    """The number of the conversation's last event (0 before the first), as a subquery."""
-    e = EVENTS.c
-    query = select(func.coalesce(func.max(e.seq), 0)).where(e.conversation_id == conversation_id)
-    return query.scalar_subquery()
-
-
 async def _insert_turn(conn: AsyncConnection, turn: TurnRecord) -> int:
-    insert = (
-        TURNS.insert()
-        .values(
-            conversation_id=turn.conversation_id,
-            inbound_message_id=turn.inbound_id,
-            route=turn.route,
-            intent=turn.intent,
-            confidence=turn.confidence,
-            latency_ms=turn.latency_ms,
-            flow_id=turn.flow_id,
-            provider=turn.provider,
-            tokens_in=turn.tokens_in,
-            tokens_out=turn.tokens_out,
-            cost_usd=turn.cost_usd,
-            citations=turn.citations,
-        )
-        .returning(TURNS.c.id)
-    )
-    return int((await conn.execute(insert)).scalar_one())
+    row = {
+        "conversation_id": turn.conversation_id,
+        "inbound_message_id": turn.inbound_id,
+        "route": turn.route,
+        "intent": turn.intent,
+        "confidence": turn.confidence,
+        "latency_ms": turn.latency_ms,
+        "flow_id": turn.flow_id,
+        "provider": turn.provider,
+        "tokens_in": turn.tokens_in,
+        "tokens_out": turn.tokens_out,
+        "cost_usd": turn.cost_usd,
+        "citations": turn.citations,
+    }
+    return int((await conn.execute(st.INSERT_TURN, row)).scalar_one())
 
 
 async def _insert_events(
@@ -317,19 +276,20 @@ async def _insert_events(
         }
         for offset, event in enumerate(events, start=1)
     ]
-    await conn.execute(EVENTS.insert(), rows)
+    await conn.execute(st.INSERT_EVENTS, rows)
 
 
 async def events(
     conn: AsyncConnection, conversation_id: int, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Return the conversation's events in order (the last ``limit`` ones when given)."""
-    e = EVENTS.c
-    query = select(e.type, e.data).where(e.conversation_id == conversation_id)
     if limit is None:
+        e = EVENTS.c
+        query = select(e.type, e.data).where(e.conversation_id == conversation_id)
         rows = list(await conn.execute(query.order_by(e.seq)))
     else:
-        rows = list(await conn.execute(query.order_by(e.seq.desc()).limit(limit)))[::-1]
+        params = {"p_conversation_id": conversation_id, "p_limit": limit}
+        rows = list(await conn.execute(st.LAST_EVENTS, params))[::-1]
     return [{"event": row.type, **(row.data or {})} for row in rows]
 
 
