@@ -84,6 +84,26 @@ class Channel(Protocol):
 
 
 @runtime_checkable
+class CheckedChannel(Channel, Protocol):
+    """A channel that can tell whether a reply reached the customer already.
+
+    The outbox asks before re-sending a reply an earlier attempt may have
+    delivered (one from the outbox after a crash or a takeover, or after
+    a :class:`DeliveryError` with ``maybe_delivered``), so the customer
+    gets it once even though the platform has no idempotency key.
+    """
+
+    async def already_sent(self, message: OutboundMessage) -> bool:
+        """Whether ``message`` (its ``metadata["message_id"]``) was delivered before.
+
+        Raises:
+            DeliveryError: The platform could not be asked; the outbox then
+                sends the reply (at least once rather than never).
+        """
+        ...
+
+
+@runtime_checkable
 class HttpChannel(Channel, Protocol):
     """A connector that receives over HTTP, on a sub-app the server mounts."""
 

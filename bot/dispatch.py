@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bot import metrics, tracing
 from bot.batching import Coalescer
 from bot.bus import conversation_topic
+from bot.channels import CheckedChannel
 from bot.dialogue.answer import TOKEN_SINK
 from bot.errors import ConfigError, DeliveryError, ShuttingDown, StorageError
 from bot.lifecycle import Service
@@ -197,29 +198,29 @@ class Dispatcher(Service):
             replies = await self.manager.process(received)
         finally:
             TOKEN_SINK.reset(token)
-        claimed_until = self._fresh_claim()
+        stored_at = asyncio.get_running_loop().time()
         for reply in replies:
-            await self.deliver(reply, claimed_until=claimed_until)
+            await self.deliver(reply, stored_at=stored_at)
         return replies
 
-    def _fresh_claim(self) -> float | None:
-        """Until when replies stored just now are surely still claimed by us (loop time).
+    def _fresh_claim(self, stored_at: float | None) -> bool:
+        """Whether a reply this replica stored at ``stored_at`` (loop time) is surely still ours.
 
         With claims, the store writes new replies claimed by this replica
         (:meth:`Store.claim_new_replies`); for half the lease there is no
         need to claim them again before the first attempt.
         """
-        if self.claims is None:
-            return None
-        return asyncio.get_running_loop().time() + self.claims.lease_s / 2
+        if stored_at is None or self.claims is None:
+            return False
+        return asyncio.get_running_loop().time() < stored_at + self.claims.lease_s / 2
 
     async def push(self, conversation_id: int, reply: dict[str, Any]) -> OutboundMessage:
         """Store a message outside any bot turn (an agent's reply) and deliver it."""
         message_id = await self.store.record_outbound(conversation_id, reply)
-        claimed_until = self._fresh_claim()
+        stored_at = asyncio.get_running_loop().time()
         stored = await self.store.message(message_id)
         outbound = to_outbound(stored)
-        self.spawn(self.deliver(outbound, claimed_until=claimed_until), f"deliver:{message_id}")
+        self.spawn(self.deliver(outbound, stored_at=stored_at), f"deliver:{message_id}")
         return outbound
 
     async def sweep(self, channel: str) -> int:
@@ -235,15 +236,17 @@ class Dispatcher(Service):
 
     @tracing.delivery
     async def deliver(
-        self, message: OutboundMessage, *, publish: bool = True, claimed_until: float | None = None
+        self, message: OutboundMessage, *, publish: bool = True, stored_at: float | None = None
     ) -> bool:
         """Hand one stored reply to its channel until it takes it; mark it delivered.
 
         Args:
             message: The stored reply.
             publish: Publish it on the bus for live views first.
-            claimed_until: The loop time until which this replica's claim on
-                the reply surely holds, so the first attempt need not claim it.
+            stored_at: When this process stored the reply (loop time), so no
+                attempt was made before; ``None`` for one from the outbox,
+                which an earlier process may have sent (a
+                :class:`~bot.channels.CheckedChannel` is asked first).
 
         Returns:
             Whether it was delivered; if not, it stays pending for the next sweep.
@@ -264,10 +267,9 @@ class Dispatcher(Service):
         gauge = metrics.OUTBOX_PENDING.labels(message.channel)
         gauge.inc()
         try:
-            fresh = claimed_until is not None and asyncio.get_running_loop().time() < claimed_until
-            if not fresh and not await self._claim(message_id):
+            if not self._fresh_claim(stored_at) and not await self._claim(message_id):
                 return False  # another replica delivers it
-            delivered = await self._attempts(channel, message, message_id)
+            delivered = await self._attempts(channel, message, message_id, stored_at is None)
             if not delivered and self.claims is not None:
                 await self.claims.release(message_id)
             return delivered
@@ -285,14 +287,21 @@ class Dispatcher(Service):
             _LOGGER.warning("Cannot claim reply %d now: %s", message_id, exc)
             return False
 
-    async def _attempts(self, channel: Channel, message: OutboundMessage, message_id: int) -> bool:
+    async def _attempts(
+        self, channel: Channel, message: OutboundMessage, message_id: int, maybe_sent: bool
+    ) -> bool:
         delay = self._retry_base_s
         for attempt in range(1, self._max_attempts + 1):
             if attempt > 1 and not await self._claim(message_id):
                 return False  # our claim expired while waiting: another replica has it
+            if maybe_sent and await _sent_before(channel, message, message_id):
+                metrics.DELIVERIES.labels(message.channel, "already_sent").inc()
+                await self._marks.add([message_id])
+                return True
             try:
                 await channel.send(message)
             except DeliveryError as exc:
+                maybe_sent = exc.maybe_delivered
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     # asyncio.wait_for in client libraries (3.11) can turn a
@@ -321,6 +330,22 @@ class Dispatcher(Service):
         metrics.DELIVERIES.labels(message.channel, "failed").inc()
         _LOGGER.error("Reply %d is still undelivered; the next sweep retries it.", message_id)
         return False
+
+
+async def _sent_before(channel: Channel, message: OutboundMessage, message_id: int) -> bool:
+    """Whether a channel that can tell says the reply reached the customer already."""
+    if not isinstance(channel, CheckedChannel):
+        return False
+    try:
+        sent = await channel.already_sent(message)
+    except DeliveryError as exc:
+        _LOGGER.warning("Cannot check whether reply %d was sent; sending it: %s", message_id, exc)
+        return False
+    if sent:
+        _LOGGER.info(
+            "Reply %d was delivered by an earlier attempt; not sending it again.", message_id
+        )
+    return sent
 
 
 def _jitter(delay: float) -> float:

@@ -64,14 +64,23 @@ class DeliveryError(ChannelError):
         retry_after: Seconds the peer asked us to wait (e.g. Slack's 429), if any.
         permanent: The peer will never accept it (e.g. the channel is gone):
             the outbox stops retrying and logs it.
+        maybe_delivered: The peer may have taken it all the same (the
+            connection broke or timed out after the request went out); a
+            channel that can tell checks before the next attempt.
     """
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        maybe_delivered: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.maybe_delivered = maybe_delivered
 
 
 class LLMError(HelplineError):

@@ -84,12 +84,30 @@ class SlackApi:
             DeliveryError: Slack refused or could not be reached; see the
                 module docstring for which errors are retried.
         """
+        return await self._call(method, {"json": kwargs})
+
+    async def read(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """Call a read method (``conversations.history``...) with query arguments.
+
+        Slack takes JSON bodies only for write methods.
+
+        Raises:
+            DeliveryError: As :meth:`call`.
+        """
+        return await self._call(method, {"http_verb": "GET", "params": kwargs})
+
+    async def _call(self, method: str, how: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = await self.client.api_call(method, json=kwargs)
+            response = await self.client.api_call(method, **how)
         except SlackApiError as exc:
             raise translate(method, exc) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # nothing was sent
             raise DeliveryError(f"Slack {method}: cannot reach Slack: {exc!r}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # The request may have gone out and been taken before the answer was lost.
+            raise DeliveryError(
+                f"Slack {method}: cannot reach Slack: {exc!r}", maybe_delivered=True
+            ) from exc
         except SlackClientError as exc:
             raise DeliveryError(f"Slack {method}: {exc}", permanent=True) from exc
         data = response.data

@@ -43,7 +43,16 @@ if TYPE_CHECKING:
     from connectors.slack.pipeline import Payload
 
 _LOGGER = logging.getLogger(__name__)
+#: The message metadata type every reply is posted with (see ``already_sent``).
+REPLY_EVENT = "helpline_reply"
+#: How many messages of a thread or DM ``already_sent`` searches.
+CHECK_LIMIT = 200
 IDENTIFY_MAX_DELAY_S = 60.0
+
+
+def _reply_key(message: OutboundMessage) -> dict[str, Any]:
+    """The metadata payload that names a reply: its outbox id."""
+    return {"message_id": int(message.metadata["message_id"])}
 
 
 def _secret(value: Any) -> str:
@@ -196,7 +205,40 @@ class SlackConnector(Service):
         channel, thread_ts = await self._target(message)
         body = render(message)
         body.update(self._agent_fields(message, body["text"]))
-        await self._api.call("chat.postMessage", channel=channel, thread_ts=thread_ts, **body)
+        metadata = {"event_type": REPLY_EVENT, "event_payload": _reply_key(message)}
+        await self._api.call(
+            "chat.postMessage", channel=channel, thread_ts=thread_ts, metadata=metadata, **body
+        )
+
+    async def already_sent(self, message: OutboundMessage) -> bool:
+        """Whether the reply is in its Slack thread already (found by its message metadata).
+
+        Every reply is posted with the metadata ``helpline_reply`` and its
+        outbox id; the newest messages of its thread (or DM) are searched for
+        it. It needs the history scope of the conversation type
+        (``im:history``, ``channels:history``...); without it the check fails
+        and the reply is sent (at least once).
+
+        Raises:
+            DeliveryError: Slack could not be asked.
+        """
+        channel, thread_ts = await self._target(message)
+        args: dict[str, Any] = {"channel": channel, "include_all_metadata": "true"}
+        if thread_ts is None:
+            found = await self._api.read("conversations.history", limit=CHECK_LIMIT, **args)
+        else:  # a thread lists oldest first: from the message the reply answers on
+            oldest = await self._answered_ts(message)
+            if oldest is not None:
+                args["oldest"] = oldest
+            found = await self._api.read(
+                "conversations.replies", ts=thread_ts, limit=CHECK_LIMIT, **args
+            )
+        key = _reply_key(message)
+        return any(
+            (m.get("metadata") or {}).get("event_type") == REPLY_EVENT
+            and (m.get("metadata") or {}).get("event_payload") == key
+            for m in found.get("messages") or []
+        )
 
     def _agent_fields(self, message: OutboundMessage, text: str) -> dict[str, Any]:
         """How an agent's reply shows who wrote it: a username and icon, or a prefix."""
@@ -232,6 +274,15 @@ class SlackConnector(Service):
         raise DeliveryError(
             f"no Slack channel is known for conversation {message.conversation_id}", permanent=True
         )
+
+    async def _answered_ts(self, message: OutboundMessage) -> str | None:
+        """The Slack ts of the customer message a reply answers, if it answers one."""
+        try:
+            _, meta = await self._ctx.store.reply_source(int(message.metadata["message_id"]))
+        except StorageError as exc:
+            raise DeliveryError(f"cannot read which message the reply answers: {exc}") from exc
+        ts = (meta or {}).get("ts")
+        return ts if isinstance(ts, str) else None
 
     async def _source(self, message: OutboundMessage) -> dict[str, Any] | None:
         """The metadata of the inbound message that tells where ``message`` goes."""

@@ -65,6 +65,8 @@ class FakeSlack:
     acks: list[str] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     failures: deque[Failure] = field(default_factory=deque)
+    #: The bot's posted messages per channel, oldest first.
+    posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Called with every Web API call once it is answered (the bench's hook).
     on_call: Callable[[Call], None] | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -73,6 +75,7 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self.app = web.Application()
         self.app.router.add_post("/api/{method}", self._api)
+        self.app.router.add_get("/api/{method}", self._api)
         self.app.router.add_get("/link/", self._link)
         self.app.on_shutdown.append(self._close_sockets)
 
@@ -178,7 +181,48 @@ class FakeSlack:
             return "no_text"
         ts = f"{next(self._ts)}.000100"
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts, **params}
+        message.pop("channel", None)
+        self.posted.setdefault(channel, []).append(message)
         return {"channel": channel, "ts": ts, "message": message}
+
+    def _conversations_history(
+        self, params: dict[str, Any], request: web.Request
+    ) -> dict[str, Any] | str:
+        """The channel's bot messages, newest first (top level and threads alike)."""
+        if request.method != "GET":
+            return "invalid_arguments"  # Slack takes read arguments as a query or form
+        found = self._listed(params, list(reversed(self.posted.get(params.get("channel", ""), []))))
+        return found if isinstance(found, str) else {"messages": found, "has_more": False}
+
+    def _conversations_replies(
+        self, params: dict[str, Any], request: web.Request
+    ) -> dict[str, Any] | str:
+        """The bot's messages in thread ``ts``, oldest first."""
+        if request.method != "GET":
+            return "invalid_arguments"
+        if not params.get("ts"):
+            return "thread_not_found"
+        messages = self.posted.get(params.get("channel", ""), [])
+        in_thread = [m for m in messages if m.get("thread_ts") == params["ts"]]
+        found = self._listed(params, in_thread)
+        return found if isinstance(found, str) else {"messages": found, "has_more": False}
+
+    def _listed(
+        self, params: dict[str, Any], messages: list[dict[str, Any]]
+    ) -> list[dict[str, Any]] | str:
+        channel = params.get("channel")
+        if not channel:
+            return "channel_not_found"
+        if channel in GONE_CHANNELS:
+            return GONE_CHANNELS[channel]
+        oldest = float(params.get("oldest") or 0)
+        messages = [m for m in messages if float(m["ts"]) > oldest]
+        limit = int(params.get("limit") or 100)
+        with_metadata = str(params.get("include_all_metadata")).lower() in {"true", "1"}
+        return [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+            for m in messages[:limit]
+        ]
 
     def _chat_update(self, params: dict[str, Any], request: web.Request) -> dict[str, Any] | str:
         if not params.get("channel") or not params.get("ts"):
