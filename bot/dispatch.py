@@ -196,6 +196,15 @@ class Dispatcher(Service):
         try:
             self.bus.publish(topic, {"type": "typing", "who": "bot"})
             replies = await self.manager.process(received)
+        except StorageError as exc:
+            # Expected while the database or Redis is away: the message is
+            # stored and pending, and the recovery loop runs its turn later.
+            _LOGGER.warning(
+                "The turn of message %d cannot run now: %s; it stays pending.",
+                received.inbound_id,
+                exc,
+            )
+            return []
         finally:
             TOKEN_SINK.reset(token)
         stored_at = asyncio.get_running_loop().time()

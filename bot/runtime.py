@@ -23,6 +23,7 @@ from bot.dialogue.project import Project, load_project
 from bot.dispatch import Dispatcher
 from bot.lifecycle import Service
 from bot.manager import DialogueManager
+from bot.storage.claims import Claims
 from bot.storage.demo import demo_orders
 from bot.storage.store import Store
 
@@ -99,13 +100,20 @@ class Runtime(Service):
         self.dispatcher = Dispatcher(
             self.store, self.bus, claims=self.replicas.claims if self.replicas else None
         )
-        if self.replicas is not None:
-            from bot.replicas.recovery import recover_forever
+        # Every replica, a lone one too, runs the turns of messages it
+        # accepted but could not answer (a database outage) and sweeps the
+        # outbox, without waiting for a restart.
+        from bot.replicas.recovery import recover_forever
 
-            claims, every = self.replicas.claims, config.redis.recovery_interval_s
-            self.dispatcher.add_background(
-                lambda: recover_forever(self.dispatcher, claims, every), "recovery"
-            )
+        claims = (
+            self.replicas.claims
+            if self.replicas
+            else Claims(self.store, "single", config.redis.delivery_lease_s)
+        )
+        every = config.redis.recovery_interval_s
+        self.dispatcher.add_background(
+            lambda: recover_forever(self.dispatcher, claims, every), "recovery"
+        )
         # The LLM package is plugged in by name: bot/ talks to it only through
         # the Answerer protocol and the /v1 sub-application.
         from llm.settings import LLMSettings

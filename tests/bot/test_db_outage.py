@@ -9,12 +9,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.bus import LocalBus
+from bot.dialogue.actions import ActionContext, ActionResult
 from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.project import load_project
+from bot.dispatch import Dispatcher
 from bot.errors import StorageError
 from bot.manager import DialogueManager
-from bot.messages import InboundMessage
+from bot.messages import InboundMessage, OutboundMessage
+from bot.replicas.recovery import recover_forever
 from bot.runtime import NoNLU
+from bot.storage.claims import Claims
 from bot.storage.store import Store
 from tests.bot.dialogue.conftest import ScriptedActions
 
@@ -97,3 +102,92 @@ async def test_postgres_outage_mid_run(db_url: str) -> None:
             ("out", "Shall I go ahead with HL-12345?"),
         ]
         assert await direct.pending_inbound() == []
+
+
+class GatedActions(ScriptedActions):
+    """``action_lookup`` waits at ``gate`` (so the database can go away mid-turn)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def run(self, name: str, context: ActionContext) -> ActionResult:
+        if name == "action_lookup":
+            self.entered.set()
+            await self.gate.wait()
+        return await super().run(name, context)
+
+
+class Recorded:
+    """The ``test`` channel: what it was handed, in order."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.changed = asyncio.Event()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.sent.append(message.text)
+        self.changed.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(20):
+            while len(self.sent) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def test_an_acked_turn_that_failed_in_an_outage_runs_when_the_database_is_back(
+    db_url: str,
+) -> None:
+    url = make_url(db_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("needs a networked database")
+    async with Store(db_url) as direct:
+        await direct.upgrade()
+    proxy = SwitchableProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.up()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    actions = GatedActions()
+    engine = Engine(
+        load_project(PROJECT, lambda name: False), actions, None, EngineSettings(seed=1)
+    )
+    channel = Recorded()
+    async with Store(proxied, retries=1, retry_delay=0.05) as store:
+        dispatcher = Dispatcher(store, LocalBus(), retry_base_s=0.05)
+        dispatcher.register(channel)
+        dispatcher.bind(DialogueManager(engine, NoNLU(), store))
+        claims = Claims(store, "single", 30)  # what a lone replica's runtime sets up
+        dispatcher.add_background(lambda: recover_forever(dispatcher, claims, 0.3), "recovery")
+        await dispatcher.start()
+        try:
+            await dispatcher.submit(msg("/check_order", "o-1"))
+            await channel.until(1)
+            acked = await dispatcher.submit(msg("HL-12345", "o-2"))  # stored: acknowledged
+            await actions.entered.wait()
+            await proxy.down()
+            actions.gate.set()  # the turn's commit now fails
+            await dispatcher.drain()
+            await proxy.up()
+            await channel.until(2)  # no restart: the recovery loop ran the turn
+            async with asyncio.timeout(10):  # and marks the reply delivered
+                while True:
+                    if not await store.undelivered("test"):
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await dispatcher.stop()
+    await proxy.down()
+    assert channel.sent == ["What is your order number?", "Shall I go ahead with HL-12345?"]
+    async with Store(db_url) as direct:
+        assert await direct.inbound_status(acked.inbound_id) == "processed"
+        assert await direct.pending_inbound() == []
+        assert await direct.undelivered("test") == []
