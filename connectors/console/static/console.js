@@ -860,6 +860,7 @@
   /* ------------------------------------------------------------ websocket */
   var socket = null;
   var backoff = 500;
+  var restartHintMs = 0; // from a "reconnect" frame: the server is restarting
 
   function setConnection(status) {
     document.body.dataset.connection = status;
@@ -884,7 +885,15 @@
     };
     socket.onclose = function () {
       setConnection("reconnecting");
-      setTimeout(connect, backoff);
+      // Exponential backoff with jitter (50-100 % of 0.5 s, 1 s ... 15 s); after
+      // a restart hint no sooner than it, spread over twice it so agents do not
+      // all come back at once.
+      var wait = backoff / 2 + Math.random() * backoff / 2;
+      if (restartHintMs) {
+        wait = Math.max(wait, restartHintMs * (1 + Math.random()));
+        restartHintMs = 0;
+      }
+      setTimeout(connect, wait);
       backoff = Math.min(backoff * 2, 15000);
     };
   }
@@ -894,7 +903,9 @@
   }
 
   function onFrame(frame) {
-    if (frame.type === "conversation" && frame.conversation) {
+    if (frame.type === "reconnect") {
+      restartHintMs = Math.max(0, Math.min(60000, Number(frame.after_ms) || 0));
+    } else if (frame.type === "conversation" && frame.conversation) {
       updateCurrent(frame.conversation);
       refreshSoon();
     } else if (frame.type === "handoff" && frame.conversation) {

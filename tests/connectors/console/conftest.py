@@ -89,6 +89,7 @@ class Desk:
     shop_url: str
     slack: FakeSlack
     http: aiohttp.ClientSession
+    app: web.Application
 
     async def slack_event(self, payload: dict[str, Any]) -> None:
         """Deliver a signed Events API payload, as Slack would."""
@@ -121,7 +122,7 @@ async def desk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Desk]:
     page["html"] = _shop_page(base)
     try:
         async with aiohttp.ClientSession() as http:
-            yield Desk(runtime, base, f"http://localhost:{page_port}/", slack, http)
+            yield Desk(runtime, base, f"http://localhost:{page_port}/", slack, http, runner.app)
     finally:
         await runner.cleanup()
         await page_runner.cleanup()

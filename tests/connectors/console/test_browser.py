@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from bot.server import CHANNELS
+from connectors.restart import RECONNECT_AFTER_MS
 from tests.connectors.console.conftest import (
     AGENT_EMAIL,
     AGENT_NAME,
@@ -68,12 +70,34 @@ NOTIFICATION_SPY = """
 """
 
 
+# Records when each WebSocket the page opens was created and closed (page clock, ms).
+SOCKET_CLOCK = """
+(() => {
+  const Real = window.WebSocket;
+  window.__sockets = [];
+  function Recorded(url, protocols) {
+    const ws = protocols === undefined ? new Real(url) : new Real(url, protocols);
+    const entry = {opened: performance.now(), closed: null, code: null};
+    window.__sockets.push(entry);
+    ws.addEventListener("close", (e) => { entry.closed = performance.now(); entry.code = e.code; });
+    return ws;
+  }
+  Recorded.prototype = Real.prototype;
+  Object.assign(Recorded, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  window.WebSocket = Recorded;
+})();
+"""
+
+
 # ------------------------------------------------------------------ the agent
-async def agent_console(browser: Browser, desk: Desk | MailDesk) -> Page:
+async def agent_console(
+    browser: Browser, desk: Desk | MailDesk, init_scripts: tuple[str, ...] = ()
+) -> Page:
     """Sign in to the console as the agent in a fresh context (laptop-sized)."""
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
     await context.grant_permissions(["notifications"], origin=desk.base)
-    await context.add_init_script(NOTIFICATION_SPY)
+    for script in (NOTIFICATION_SPY, *init_scripts):
+        await context.add_init_script(script)
     page = await context.new_page()
     await page.goto(f"{desk.base}/console")
     await expect(page).to_have_url(re.compile(r"/console/login$"))
@@ -271,6 +295,23 @@ async def test_customer_markup_is_text_in_the_console(browser: Browser, desk: De
     )
     await agent.context.close()
     await context.close()
+
+
+async def test_a_restarting_server_is_reconnected_no_sooner_than_its_hint(
+    browser: Browser, desk: Desk
+) -> None:
+    agent = await agent_console(browser, desk, init_scripts=(SOCKET_CLOCK,))
+    (console,) = [c for c in desk.app[CHANNELS] if c.name == "console"]
+    await console.close_sockets()  # what a draining server does: hint, then 1012
+    await expect(agent.locator("#connection")).to_have_text("Reconnecting…")
+    await expect(agent.locator("body")).to_have_attribute("data-connection", "open")
+    sockets = await agent.evaluate("window.__sockets")
+    assert len(sockets) == 2
+    closed, reopened = sockets
+    assert closed["code"] == 1012
+    # The hint (1000 ms), not the first backoff (250-500 ms): a lower bound only.
+    assert reopened["opened"] - closed["closed"] >= RECONNECT_AFTER_MS
+    await agent.context.close()
 
 
 async def test_admin_stats(browser: Browser, desk: Desk) -> None:
