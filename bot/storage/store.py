@@ -20,12 +20,13 @@ from bot import metrics
 from bot.errors import StorageError
 from bot.lifecycle import Service
 from bot.storage import engine as _engine
-from bot.storage import llm_queries, migrate, order_queries, outbox_queries, queries
+from bot.storage import migrate, outbox_queries, queries
 from bot.storage.queries import MESSAGES
 from bot.storage.records import Received, TurnContext
+from bot.storage.store_extras import ModelAndOrderCalls
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable
 
     from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -51,7 +52,7 @@ def _select(
     return op
 
 
-class Store(Service):
+class Store(ModelAndOrderCalls, Service):
     """Async persistence for Helpline over SQLite or PostgreSQL.
 
     Use it as an async context manager, or call :meth:`start` and
@@ -139,33 +140,6 @@ class Store(Service):
         statements (see :class:`bot.storage.runner.Runner`).
         """
         return await self._run(what, op, autocommit=autocommit)
-
-    async def replace_kb_source(self, source: str, chunks: Sequence[dict[str, Any]]) -> None:
-        """Replace the indexed chunks of one knowledge-base article."""
-        op = functools.partial(llm_queries.replace_kb_source, source=source, chunks=chunks)
-        await self._run("replace_kb_source", op)
-
-    async def delete_kb_sources(self, keep: Sequence[str]) -> int:
-        """Drop the chunks of articles that are gone; return how many chunks went."""
-        op = functools.partial(llm_queries.delete_kb_sources, keep=keep)
-        return await self._run("delete_kb_sources", op)
-
-    async def kb_hashes(self) -> dict[str, tuple[str, str]]:
-        """Return each indexed article's ``(content_hash, model)``."""
-        return await self._run("kb_hashes", llm_queries.kb_hashes)
-
-    async def kb_chunks(self) -> list[dict[str, Any]]:
-        """Return every indexed chunk (with its embedding bytes)."""
-        return await self._run("kb_chunks", llm_queries.kb_chunks)
-
-    async def add_usage(self, usage: dict[str, Any]) -> None:
-        """Record one model call: ``month``, ``provider``, ``model``, tokens, ``cost_usd``."""
-        await self._run("add_usage", functools.partial(llm_queries.add_usage, usage=usage))
-
-    async def month_cost(self, month: str, provider: str | None = None) -> float:
-        """Return the USD spent on models in ``month`` (``YYYY-MM``)."""
-        op = functools.partial(llm_queries.month_cost, month=month, provider=provider)
-        return await self._run("month_cost", op)
 
     async def _run(
         self, what: str, op: Callable[[AsyncConnection], Awaitable[_T]], *, autocommit: bool = False
@@ -397,24 +371,6 @@ class Store(Service):
         """Hand a conversation to a human (``human``) or back to the bot (``bot``)."""
         op = functools.partial(queries.set_mode, conversation_id=conversation_id, mode=mode)
         await self._run("set_mode", op, autocommit=True)
-
-    async def get_order(self, order_id: str) -> dict[str, Any] | None:
-        """Return an order's columns as a dict, or ``None`` if there is none."""
-        op = functools.partial(order_queries.get_order, order_id=order_id)
-        return await self._run("get_order", op, autocommit=True)
-
-    async def update_order(self, order_id: str, changes: dict[str, Any]) -> bool:
-        """Change an order's status, shipping address or returnability.
-
-        Returns:
-            Whether the order exists.
-        """
-        op = functools.partial(order_queries.update_order, order_id=order_id, changes=changes)
-        return await self._run("update_order", op)
-
-    async def seed_orders(self, orders: Sequence[dict[str, Any]]) -> None:
-        """Insert or update orders (keyed on ``order_id``); safe to repeat."""
-        await self._run("seed_orders", functools.partial(order_queries.seed_orders, orders=orders))
 
     async def route_counts(self) -> dict[str, int]:
         """Count the turns per route (``flow``, ``local``, ``cloud``, ``human``)."""

@@ -66,11 +66,8 @@ class SwitchableProxy:
             task.add_done_callback(self.tasks.discard)
 
 
-def msg(text: str, message_id: str) -> InboundMessage:
-    return InboundMessage("test", "outage", "customer", text, message_id)
-
-
-async def test_postgres_outage_mid_run(db_url: str) -> None:
+async def _proxied(db_url: str) -> tuple[SwitchableProxy, str]:
+    """A migrated PostgreSQL database behind a proxy that is up; its proxied URL."""
     url = make_url(db_url)
     if url.get_backend_name() != "postgresql":
         pytest.skip("needs a networked database")
@@ -79,6 +76,15 @@ async def test_postgres_outage_mid_run(db_url: str) -> None:
     proxy = SwitchableProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.up()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    return proxy, proxied
+
+
+def msg(text: str, message_id: str) -> InboundMessage:
+    return InboundMessage("test", "outage", "customer", text, message_id)
+
+
+async def test_postgres_outage_mid_run(db_url: str) -> None:
+    proxy, proxied = await _proxied(db_url)
     project = load_project(PROJECT, lambda name: False)
     engine = Engine(project, ScriptedActions(), None, EngineSettings(seed=1))
     async with Store(proxied, retries=2, retry_delay=0.05) as store:
@@ -148,14 +154,7 @@ class Recorded:
 async def test_an_acked_turn_that_failed_in_an_outage_runs_when_the_database_is_back(
     db_url: str,
 ) -> None:
-    url = make_url(db_url)
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("needs a networked database")
-    async with Store(db_url) as direct:
-        await direct.upgrade()
-    proxy = SwitchableProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.up()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, proxied = await _proxied(db_url)
     actions = GatedActions()
     engine = Engine(
         load_project(PROJECT, lambda name: False), actions, None, EngineSettings(seed=1)
