@@ -3,7 +3,8 @@
 Replicas A and B share a fresh PostgreSQL database and the live Redis. Widget
 visitors on A run the bench script while A's whole process group is killed;
 B's periodic recovery runs the turns A had accepted, and its outbox sweep
-delivers the replies A stored but never delivered.
+delivers the replies A stored but never delivered. Then A is restarted, and
+every conversation goes on on either replica with each reply seen once.
 """
 
 from __future__ import annotations
@@ -81,22 +82,27 @@ async def test_sigkill_mid_turn_loses_and_repeats_nothing(
 ) -> None:
     async with _postgres_database(DEFAULT_PG_URL) as db_url:
         with contextlib.ExitStack() as stack:
-            procs, bases = {}, {}
+            procs, bases, ports, paths = {}, {}, {}, {}
             for name in ("a", "b"):
-                port = free_port()
-                path = cluster.config(tmp_path, db_url, prefix, port)
+                ports[name] = free_port()
+                paths[name] = cluster.config(tmp_path, db_url, prefix, ports[name])
                 procs[name] = stack.enter_context(
-                    cluster.replica(path, port, tmp_path / f"{name}.log")
+                    cluster.replica(paths[name], ports[name], tmp_path / f"{name}.log")
                 )
-                bases[name] = f"http://127.0.0.1:{port}"
+                bases[name] = f"http://127.0.0.1:{ports[name]}"
             async with aiohttp.ClientSession() as session:
                 await _crash_and_check(session, bases, procs["a"].pid, db_url, tmp_path)
                 await _no_lock_left(redis_client, prefix)
+                # A is restarted (as an orchestrator would) next to B.
+                restarted = tmp_path / "a-restarted.log"
+                stack.enter_context(cluster.replica(paths["a"], ports["a"], restarted))
                 names = [f"crash-visitor-{i:02d}" for i in range(VISITORS)]
                 firsts = await asyncio.gather(
-                    *(_one_more_turn(session, bases["b"], n) for n in names)
+                    *(_one_more_turn(session, bases["ab"[i % 2]], n) for i, n in enumerate(names))
                 )
                 assert all(firsts)  # every conversation takes a new turn after the crash
+                # From the restarted replica too, every reply is there once.
+                await _each_reply_once(session, bases["a"], names, db_url)
 
 
 async def _crash_and_check(
@@ -143,13 +149,20 @@ async def _crash_and_check(
     # The kill landed mid-turn: accepted turns were still pending, and B ran them.
     assert int(at_kill[0]["n"]) > 0
     assert "Recovered message" in log_b
+    await _each_reply_once(session, bases["b"], names, db_url)
+
+
+async def _each_reply_once(
+    session: aiohttp.ClientSession, base: str, names: list[str], db_url: str
+) -> None:
+    """Each visitor's replayed history on ``base`` holds each of its stored replies once."""
     outs = await cluster.rows(
         db_url,
         "SELECT m.id, c.external_id AS visitor FROM messages m JOIN conversations c"
         " ON c.id = m.conversation_id WHERE m.direction = 'out'",
     )
     for name in names:
-        frames = await _history(session, bases["b"], name)
+        frames = await _history(session, base, name)
         seen = Counter(f["id"] for f in frames if f.get("direction") == "out")
         want = {r["id"] for r in outs if r["visitor"] == name}
         assert set(seen) == want, name  # every reply is there after the crash
