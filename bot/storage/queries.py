@@ -34,7 +34,8 @@ def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def _conversation_row(row: Row[Any]) -> ConversationRow:
+def conversation_row(row: Row[Any]) -> ConversationRow:
+    """The record of a ``conversations`` row."""
     c = row._mapping
     return ConversationRow(
         id=c["id"],
@@ -73,14 +74,14 @@ async def get_or_create_conversation(
     """Return the conversation, creating it first when it is new (race-safe)."""
     row = await _find_conversation(conn, channel, external_id, sender, create=True)
     assert row is not None  # created
-    return _conversation_row(row)
+    return conversation_row(row)
 
 
 async def conversation_by_id(conn: AsyncConnection, conversation_id: int) -> ConversationRow | None:
     """Return the conversation with the store id, or ``None``."""
     query = select(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id)
     row = (await conn.execute(query)).one_or_none()
-    return None if row is None else _conversation_row(row)
+    return None if row is None else conversation_row(row)
 
 
 async def record_inbound(
@@ -129,7 +130,7 @@ async def receive(
     row = await _find_conversation(conn, channel, external_id, sender, create)
     if row is None:
         return None
-    conversation = _conversation_row(row)
+    conversation = conversation_row(row)
     inbound_id, created = await record_inbound(
         conn, conversation.id, channel, message_id, text, metadata
     )

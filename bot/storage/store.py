@@ -20,7 +20,7 @@ from bot import metrics
 from bot.errors import StorageError
 from bot.lifecycle import Service
 from bot.storage import engine as _engine
-from bot.storage import migrate, outbox_queries, queries
+from bot.storage import migrate, outbox_queries, pg_path, queries
 from bot.storage.queries import MESSAGES
 from bot.storage.records import Received, TurnContext
 from bot.storage.store_extras import ModelAndOrderCalls
@@ -181,21 +181,24 @@ class Store(ModelAndOrderCalls, Service):
         """Store an inbound message (idempotent on channel + message id).
 
         The conversation is created when it is new, in one transaction with
-        the message. For a known conversation the statements commit one by
-        one (two round trips fewer): the message insert is atomic by itself.
+        the message. For a known conversation no transaction is needed (the
+        message insert is atomic by itself): on PostgreSQL it is one
+        statement, one round trip (see :mod:`bot.storage.pg_path`).
         The result also holds the message's status and the conversation's
         mode and state.
         """
-        op = functools.partial(
-            queries.receive,
-            channel=channel,
-            external_id=external_id,
-            sender=sender,
-            message_id=message_id,
-            text=text,
-            metadata=dict(metadata or {}),
-        )
-        found = await self._run("receive", functools.partial(op, create=False), autocommit=True)
+        args: dict[str, Any] = {
+            "channel": channel,
+            "external_id": external_id,
+            "message_id": message_id,
+            "text": text,
+            "metadata": dict(metadata or {}),
+        }
+        op = functools.partial(queries.receive, sender=sender, **args)
+        known: Callable[[AsyncConnection], Awaitable[Any]] = functools.partial(op, create=False)
+        if self.dialect == "postgresql":  # one statement (see pg_path)
+            known = functools.partial(pg_path.receive, **args)
+        found = await self._run("receive", known, autocommit=True)
         if found is None:
             found = await self._run("receive", op)
         assert found is not None  # created
@@ -338,6 +341,9 @@ class Store(ModelAndOrderCalls, Service):
             StorageError: The inbound message is not pending (it was processed
                 already, or belongs elsewhere), or the database refused a row.
         """
+        if self.dialect == "postgresql":  # one statement, atomic by itself
+            op = functools.partial(pg_path.commit_turn, turn=turn, claim=self._reply_claim)
+            return await self._run("commit_turn", op, autocommit=True)
         op = functools.partial(queries.commit_turn, turn=turn, claim=self._reply_claim)
         return await self._run("commit_turn", op)
 

@@ -106,11 +106,29 @@ async def test_commit_turn_writes_everything(store: Store) -> None:
     assert replies[1].buttons == [{"title": "Cancel", "payload": "/cancel"}]
     assert replies[1].metadata == {"response": "utter_ask"}
     assert replies[0].conversation_external_id == "c-turn"
+    assert all(m.created_at.tzinfo is not None for m in replies)
     assert await store.inbound_status(inbound_id) == "processed"
     assert await store.pending_inbound() == []
     assert await store.load_state(conv_id) == _turn(conv_id, inbound_id).state
     assert [e["event"] for e in await store.events(conv_id)] == ["user", "flow_started"]
     assert await store.route_counts() == {"flow": 1}
+
+
+async def test_commit_turn_without_replies_or_events(store: Store) -> None:
+    conv_id, inbound_id = await _inbound(store)
+    turn = _turn(conv_id, inbound_id, replies=[], events=[], citations=[{"source": "kb.md"}])
+    assert await store.commit_turn(turn) == []
+    assert await store.inbound_status(inbound_id) == "processed"
+    assert await store.events(conv_id) == []
+    assert await store.replies_to(inbound_id) == []
+    (row,) = await store.turns(conv_id)
+    assert (row["route"], row["confidence"], row["citations"]) == (
+        "flow",
+        0.93,
+        [{"source": "kb.md"}],
+    )
+    assert row["inbound_message_id"] == inbound_id
+    assert row["created_at"].tzinfo is not None
 
 
 async def test_events_keep_their_order_across_turns(store: Store) -> None:
