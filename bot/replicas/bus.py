@@ -70,6 +70,8 @@ class RedisBus(Service):
         self._channel_prefix = f"{prefix}:bus:"
         self.local = LocalBus(max_backlog)
         self.origin = uuid.uuid4().hex
+        # Our own events come back from Redis too; they start with this.
+        self._own_prefix = json.dumps({"origin": self.origin})[:-1].encode()
         self._unsent: collections.deque[tuple[str, str]] = collections.deque(maxlen=max_unsent)
         self._wake = asyncio.Event()
         self._listening = asyncio.Event()
@@ -168,6 +170,9 @@ class RedisBus(Service):
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         """Hand one Redis message from another replica to the local subscribers."""
+        data = message["data"]
+        if isinstance(data, bytes) and data.startswith(self._own_prefix):
+            return  # ours, delivered locally when published (spares the JSON parse)
         channel = _text(message["channel"])
         try:
             body = json.loads(message["data"])
