@@ -40,6 +40,8 @@ class Call:
     status: int = 200
     error: str | None = None
     response: dict[str, Any] = field(default_factory=dict)
+    #: The call was carried out, but the connection was cut before the answer.
+    answer_lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,8 @@ class FakeSlack:
     acks: list[str] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     failures: deque[Failure] = field(default_factory=deque)
+    #: How many more chat.postMessage calls post, then cut the connection unanswered.
+    lose_answers: int = 0
     #: The bot's posted messages per channel, oldest first.
     posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Called with every Web API call once it is answered (the bench's hook).
@@ -120,7 +124,14 @@ class FakeSlack:
         call = Call(method, token, params)
         self.calls.append(call)
         try:
-            return self._answer(call, request)
+            response = self._answer(call, request)
+            if call.method == "chat.postMessage" and call.ok and self.lose_answers > 0:
+                # As a timeout after Slack took the message: posted, answer lost.
+                self.lose_answers -= 1
+                call.answer_lost = True
+                if request.transport is not None:
+                    request.transport.abort()
+            return response
         finally:
             if self.on_call is not None:
                 self.on_call(call)

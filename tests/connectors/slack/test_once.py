@@ -84,3 +84,31 @@ async def test_a_reply_is_sent_when_slack_cannot_be_asked(
     posts = fake.successful("chat.postMessage")
     assert len(posts) == 2  # at least once: a second post rather than none
     assert await runtime.store.undelivered("slack") == []
+
+
+async def test_a_post_whose_answer_was_lost_is_not_posted_again(
+    client: Client, fake: FakeSlack
+) -> None:
+    fake.lose_answers = 1  # Slack posts it, then the connection breaks
+    await post_event(client, dm("/check_order", "1700000000.000100", "Ev0LOST"))
+    store = client.app[RUNTIME].store
+    conversation = await _conversation_when_settled(client, fake)
+    (reply,) = [m for m in await store.transcript(conversation) if m.direction == "out"]
+    posts = [c for c in fake.calls if c.method == "chat.postMessage"]
+    assert [c.answer_lost for c in posts] == [True]  # one post, never repeated
+    (check,) = fake.successful("conversations.replies")  # the retry looked first
+    assert check.params["include_all_metadata"] == "true"
+    assert reply.status == "delivered"
+
+
+async def _conversation_when_settled(client: Client, fake: FakeSlack) -> int:
+    """Wait until a conversation reply is stored and none is pending; its conversation id."""
+    store = client.app[RUNTIME].store
+    await fake.wait_until(lambda: any(c.answer_lost for c in fake.calls))
+    async with asyncio.timeout(15):
+        while True:
+            conversation = await store.conversation("slack", PER_USER, CUSTOMER)
+            replies = [m for m in await store.transcript(conversation.id) if m.direction == "out"]
+            if replies and all(m.status == "delivered" for m in replies):
+                return conversation.id
+            await asyncio.sleep(0.05)
