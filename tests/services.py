@@ -9,8 +9,10 @@ a free port that stays the same across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -91,6 +93,21 @@ class PrivatePostgres(_PrivateServer):
             check=True,
             capture_output=True,
         )
+
+    def stop(self) -> None:
+        """A fast shutdown (SIGINT to the postmaster: every session ends), then wait.
+
+        Signalling ``runuser`` would ask for a smart shutdown, which waits for
+        the clients, and ``runuser`` kills the server two seconds later,
+        leaving a ``postmaster.pid`` that makes the next start fail.
+        """
+        pid_file = self.data / "postmaster.pid"
+        if self.proc is not None and self.proc.poll() is None and pid_file.exists():
+            with contextlib.suppress(ValueError, IndexError, ProcessLookupError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
+        super().stop()
 
     @property
     def url(self) -> str:

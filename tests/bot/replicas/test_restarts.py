@@ -1,9 +1,9 @@
 """A real ``helpline run`` keeps going while its PostgreSQL or Redis restarts.
 
 Each test starts a private PostgreSQL and a private Redis (the shared ones
-serve other tests), two replicas on them, and widget sockets on both; then it
-stops one server for a while as clients keep sending, and starts it again on
-the same port. Every message that got an ack must end processed and
+serve other tests), two replicas on them (or one without Redis), and widget
+sockets on them; then it stops one server for a while as clients keep
+sending, and starts it again on the same port. Every message that got an ack must end processed and
 answered, the others get a retryable error, and nothing exits.
 """
 
@@ -55,14 +55,14 @@ def redis_server() -> Iterator[PrivateRedis]:
         server.close()
 
 
-def _config(folder: Path, db_url: str, redis_url: str, port: int) -> Path:
+def _config(folder: Path, db_url: str, redis_url: str | None, port: int) -> Path:
     settings = {
         "bot": {"path": str(ROOT / "flows")},
         "storage": {"url": db_url},
         "models": {"cache_dir": str(ROOT / "var" / "models")},
         "server": {"port": port},
         "redis": {
-            "url": redis_url,
+            "url": redis_url or "",
             "key_prefix": "restarts",
             "recovery_interval_s": 1,
             "lock_lease_s": 3,
@@ -299,3 +299,55 @@ async def test_redis_restart_mid_run_reconnects_the_bus_and_runs_every_acked_tur
         acked.add(await _send_until_acked(widgets[1], "client-0003", "hello again"))
         await _until(lambda: _settled(postgres.url, visitor, acked, widgets))
     _alive(replicas)
+
+
+@pytest.fixture
+def lone(tmp_path: Path, postgres: PrivatePostgres) -> Iterator[tuple[str, Path]]:
+    """One ``helpline run`` without Redis on the private PostgreSQL: (base URL, its log)."""
+    port = free_port()
+    config = _config(tmp_path, postgres.url, None, port)
+    log = tmp_path / "lone.log"
+    command = [sys.executable, "-m", "bot", "--config", str(config), "run"]
+    health = f"http://127.0.0.1:{port}/healthz"
+    with serve(
+        command, cwd=tmp_path, env=clean_env(), health_url=health, log_path=log, limit_s=180
+    ):
+        yield f"http://127.0.0.1:{port}", log
+
+
+async def _hold_turns(db_url: str) -> asyncpg.Connection:
+    """A session that locks the turns table: a turn's commit waits for it."""
+    holder = await asyncpg.connect(_asyncpg_dsn(db_url))
+    await holder.execute("BEGIN; LOCK TABLE turns IN ACCESS EXCLUSIVE MODE")
+    return holder
+
+
+async def _commit_waiting(db_url: str) -> bool:
+    conn = await asyncpg.connect(_asyncpg_dsn(db_url))
+    try:
+        query = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'turns'::regclass"
+        return bool(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
+async def test_a_lone_replica_runs_a_turn_the_outage_broke_once_postgres_is_back(
+    lone: tuple[str, Path], postgres: PrivatePostgres
+) -> None:
+    base, log = lone
+    visitor = "visitor-lone"
+    async with aiohttp.ClientSession() as session, _widgets(session, [base], visitor) as widgets:
+        acked = {await _send_until_acked(widgets[0], "client-0000", "hello")}
+        await _until(lambda: _settled(postgres.url, visitor, acked, widgets))
+        holder = await _hold_turns(postgres.url)
+        # Stored and acknowledged; its turn then waits to commit.
+        acked.add(await _send_until_acked(widgets[0], "client-0001", "where is my order?"))
+        await _until(lambda: _commit_waiting(postgres.url))
+        await asyncio.to_thread(postgres.stop)  # ends every session, the lock's too
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            await holder.close(timeout=1)
+        await _until(lambda: _now("stays pending" in log.read_text()))  # the turn failed
+        await asyncio.to_thread(postgres.start)
+        # No restart, no other replica: its own recovery loop runs the turn.
+        await _until(lambda: _settled(postgres.url, visitor, acked, widgets))
+    assert "Recovered message" in log.read_text()
