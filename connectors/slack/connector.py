@@ -202,7 +202,7 @@ class SlackConnector(Service):
             DeliveryError: Slack refused or could not be reached (see
                 :mod:`connectors.slack.api`), or no thread is known.
         """
-        channel, thread_ts = await self._target(message)
+        channel, thread_ts, _ = await self._target(message)
         body = render(message)
         body.update(self._agent_fields(message, body["text"]))
         metadata = {"event_type": REPLY_EVENT, "event_payload": _reply_key(message)}
@@ -222,12 +222,11 @@ class SlackConnector(Service):
         Raises:
             DeliveryError: Slack could not be asked.
         """
-        channel, thread_ts = await self._target(message)
+        channel, thread_ts, oldest = await self._target(message)
         args: dict[str, Any] = {"channel": channel, "include_all_metadata": "true"}
         if thread_ts is None:
             found = await self._api.read("conversations.history", limit=CHECK_LIMIT, **args)
         else:  # a thread lists oldest first: from the message the reply answers on
-            oldest = await self._answered_ts(message)
             if oldest is not None:
                 args["oldest"] = oldest
             found = await self._api.read(
@@ -256,44 +255,44 @@ class SlackConnector(Service):
             "icon_emoji": agent.get("icon_emoji") or self.config.agent_icon_emoji,
         }
 
-    async def _target(self, message: OutboundMessage) -> tuple[str, str | None]:
-        """The Slack channel and thread a reply goes to.
+    async def _target(self, message: OutboundMessage) -> tuple[str, str | None, str | None]:
+        """The Slack channel and thread a reply goes to, and the ts of the message it answers.
 
         The thread of the message it answers; for a message no turn produced
-        (an agent's), the thread of the customer's latest message.
+        (an agent's), the thread of the customer's latest message (and no ts).
         """
         try:
-            source = await self._source(message)
+            source, answered = await self._source(message)
         except StorageError as exc:
             raise DeliveryError(f"cannot read where the reply goes: {exc}") from exc
         if source is not None:
-            return str(source["channel"]), source.get("thread_ts")
+            ts = source.get("ts") if answered else None
+            return (
+                str(source["channel"]),
+                source.get("thread_ts"),
+                ts if isinstance(ts, str) else None,
+            )
         thread = thread_of_key(message.conversation_id)
         if self.config.conversation == "per_thread" and thread is not None:
-            return thread
+            return (*thread, None)
         raise DeliveryError(
             f"no Slack channel is known for conversation {message.conversation_id}", permanent=True
         )
 
-    async def _answered_ts(self, message: OutboundMessage) -> str | None:
-        """The Slack ts of the customer message a reply answers, if it answers one."""
-        try:
-            _, meta = await self._ctx.store.reply_source(int(message.metadata["message_id"]))
-        except StorageError as exc:
-            raise DeliveryError(f"cannot read which message the reply answers: {exc}") from exc
-        ts = (meta or {}).get("ts")
-        return ts if isinstance(ts, str) else None
+    async def _source(self, message: OutboundMessage) -> tuple[dict[str, Any] | None, bool]:
+        """The metadata of the inbound message that tells where ``message`` goes.
 
-    async def _source(self, message: OutboundMessage) -> dict[str, Any] | None:
-        """The metadata of the inbound message that tells where ``message`` goes."""
+        Also whether that message is the one ``message`` answers (rather than
+        the customer's latest, for an agent's reply).
+        """
         message_id = message.metadata.get("message_id")
         if message_id is None:
-            return None
+            return None, False
         store = self._ctx.store
         conversation_id, meta = await store.reply_source(int(message_id))
         if meta is not None and isinstance(meta.get("channel"), str):
-            return meta
+            return meta, True
         for earlier in reversed(await store.transcript(conversation_id)):
             if earlier.direction == "in" and isinstance(earlier.metadata.get("channel"), str):
-                return earlier.metadata
-        return None
+                return earlier.metadata, False
+        return None, False
