@@ -35,7 +35,16 @@ from bot.storage import queries
 from bot.storage.models import utcnow
 from bot.storage.outbox_queries import outbound_row
 from bot.storage.records import ConversationRow
-from bot.storage.statements import CONVERSATIONS, EVENTS, INBOUND_ID, MESSAGES, TURNS, last_seq
+from bot.storage.statements import (
+    CONVERSATIONS,
+    EVENTS,
+    INBOUND_ID,
+    MESSAGES,
+    TURN_COLUMNS,
+    TURNS,
+    event_columns,
+    last_seq,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Column
@@ -46,18 +55,6 @@ if TYPE_CHECKING:
 
 Reading = tuple[ConversationRow, int, bool, tuple[str, str, dict[str, Any] | None]]
 
-_TURN_COLUMNS = (
-    "route",
-    "intent",
-    "confidence",
-    "latency_ms",
-    "flow_id",
-    "provider",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
-    "citations",
-)
 _REPLY_HEAD = ("conversation_id", "channel", "direction", "in_reply_to", "created_at")
 _REPLY_COLUMNS = ("text", "buttons", "metadata", "status", "claimed_by", "claimed_until")
 
@@ -91,11 +88,11 @@ def commit_statement(replies: int, events: int) -> Any:
         .cte("st")
     )
     turn_values = [conversation, inbound, now]
-    turn_values += [_param(f"t_{name}", t[name]) for name in _TURN_COLUMNS]
+    turn_values += [_param(f"t_{name}", t[name]) for name in TURN_COLUMNS]
     turn = (
         insert(TURNS)
         .from_select(
-            ["conversation_id", "inbound_message_id", "created_at", *_TURN_COLUMNS],
+            ["conversation_id", "inbound_message_id", "created_at", *TURN_COLUMNS],
             select(*turn_values).select_from(st),
         )
         .returning(t.id)
@@ -160,14 +157,13 @@ def commit_parameters(turn: TurnRecord, claim: Claim | None) -> dict[str, Any]:
         "p_now": now,
         "p_state": turn.state,
     }
-    params.update({f"t_{name}": getattr(turn, name) for name in _TURN_COLUMNS})
+    params.update({f"t_{name}": getattr(turn, name) for name in TURN_COLUMNS})
     status = "delivered" if turn.delivered else "pending"
     for i, reply in enumerate(turn.replies):
         row = outbound_row(turn.conversation_id, "", reply, turn.inbound_id, status, claim)
         params.update({f"r{i}_{name}": row[name] for name in _REPLY_COLUMNS})
     for k, event in enumerate(turn.events):
-        params[f"e{k}_type"] = event.get("event")
-        params[f"e{k}_data"] = {key: v for key, v in event.items() if key != "event"}
+        params[f"e{k}_type"], params[f"e{k}_data"] = event_columns(event)
     return params
 
 

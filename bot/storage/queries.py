@@ -241,20 +241,8 @@ async def commit_turn(conn: AsyncConnection, turn: TurnRecord, claim: Claim | No
 
 
 async def _insert_turn(conn: AsyncConnection, turn: TurnRecord) -> int:
-    row = {
-        "conversation_id": turn.conversation_id,
-        "inbound_message_id": turn.inbound_id,
-        "route": turn.route,
-        "intent": turn.intent,
-        "confidence": turn.confidence,
-        "latency_ms": turn.latency_ms,
-        "flow_id": turn.flow_id,
-        "provider": turn.provider,
-        "tokens_in": turn.tokens_in,
-        "tokens_out": turn.tokens_out,
-        "cost_usd": turn.cost_usd,
-        "citations": turn.citations,
-    }
+    row = {"conversation_id": turn.conversation_id, "inbound_message_id": turn.inbound_id}
+    row.update({name: getattr(turn, name) for name in st.TURN_COLUMNS})
     return int((await conn.execute(st.INSERT_TURN, row)).scalar_one())
 
 
@@ -267,16 +255,11 @@ async def _insert_events(
 ) -> None:
     if not events:
         return
-    rows = [
-        {
-            "conversation_id": conversation_id,
-            "turn_id": turn_id,
-            "seq": last + offset,
-            "type": event.get("event"),
-            "data": {k: v for k, v in event.items() if k != "event"},
-        }
-        for offset, event in enumerate(events, start=1)
-    ]
+    rows = []
+    for offset, event in enumerate(events, start=1):
+        kind, data = st.event_columns(event)
+        row = {"conversation_id": conversation_id, "turn_id": turn_id, "seq": last + offset}
+        rows.append({**row, "type": kind, "data": data})
     await conn.execute(st.INSERT_EVENTS, rows)
 
 

@@ -96,6 +96,26 @@ UPDATE_STATE = (
     .returning(_c.channel, last_seq(bindparam("p_conversation_id")))
 )
 
+#: The columns of a turn row that come from the :class:`TurnRecord` of the same names.
+TURN_COLUMNS = (
+    "route",
+    "intent",
+    "confidence",
+    "latency_ms",
+    "flow_id",
+    "provider",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "citations",
+)
+
+
+def event_columns(event: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A tracker event's ``type`` and ``data`` columns (its other keys)."""
+    return event.get("event"), {k: v for k, v in event.items() if k != "event"}
+
+
 #: A turn row (its columns as parameters), returning its id.
 INSERT_TURN = TURNS.insert().returning(TURNS.c.id)
 

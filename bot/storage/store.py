@@ -1,6 +1,9 @@
 """The store: conversations, the inbox, turns, the outbox, events and orders.
 
-Every public call runs in its own transaction. Transient failures (a
+Every public call is atomic: one transaction, or, where nothing needs one
+around it, statements that commit on their own (one round trip each; on
+PostgreSQL a turn's receive and commit are single statements, see
+:mod:`bot.storage.pg_path`). Transient failures (a
 database that restarts, lock contention, a dropped connection) are retried a
 few times with exponential backoff; everything else is translated to
 :class:`bot.errors.StorageError` here and nowhere else.

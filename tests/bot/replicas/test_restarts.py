@@ -14,7 +14,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import asyncpg
@@ -31,28 +31,28 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(400)
 ROOT = Path(__file__).parents[3]
 HEADERS = {"Origin": "http://127.0.0.1"}
+_S = TypeVar("_S", PrivatePostgres, PrivateRedis)
+
+
+def _started(server: _S) -> Iterator[_S]:
+    """Start ``server`` for the fixture's test; remove it afterwards."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
 def postgres() -> Iterator[PrivatePostgres]:
     """A private PostgreSQL, started."""
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    yield from _started(PrivatePostgres())
 
 
 @pytest.fixture
 def redis_server() -> Iterator[PrivateRedis]:
     """A private Redis, started."""
-    server = PrivateRedis()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    yield from _started(PrivateRedis())
 
 
 def _config(folder: Path, db_url: str, redis_url: str | None, port: int) -> Path:
