@@ -43,12 +43,16 @@ async def recover_once(dispatcher: Dispatcher, claims: Claims, older_than_s: flo
 
 
 async def recover_forever(dispatcher: Dispatcher, claims: Claims, interval_s: float) -> None:
-    """Call :func:`recover_once` every ``interval_s`` until cancelled; errors wait a round."""
+    """Call :func:`recover_once` every ``interval_s`` until cancelled; errors wait a round.
+
+    The first round is one interval after start: at start the dispatcher
+    sweeps every outbox already (and a lone replica runs its pending turns).
+    """
     while True:
+        await asyncio.sleep(interval_s)
         try:
             await recover_once(dispatcher, claims, interval_s)
         except HelplineError as exc:
             _LOGGER.warning("Recovery round failed: %s; trying again later.", exc)
         except Exception:  # the loop must outlive any one round's bug
             _LOGGER.exception("Recovery round failed unexpectedly; trying again later.")
-        await asyncio.sleep(interval_s)
