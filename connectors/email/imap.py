@@ -223,16 +223,24 @@ class MailboxWatcher:
             raise ImapError("the connection was lost")
 
     async def _close(self, client: aioimaplib.IMAP4) -> None:
-        if not self._lost.is_set():
-            with contextlib.suppress(aioimaplib.AioImapException, OSError, TimeoutError):
-                if client.has_pending_idle():
-                    client.idle_done()  # LOGOUT waits for the IDLE to end
-                await asyncio.wait_for(client.logout(), 2.0)
-        transport = client.protocol.transport
-        if transport is not None:
-            transport.close()
-        for task in (*client.tasks, *client.protocol.tasks):
-            task.cancel()
+        """Log out politely if the session is up; close the socket whatever happens.
+
+        The close is in ``finally``: a second cancellation during LOGOUT would
+        otherwise leave the session open on the server, which counts it against
+        the user's connection limit until it times out.
+        """
+        try:
+            if not self._lost.is_set():
+                with contextlib.suppress(aioimaplib.AioImapException, OSError, TimeoutError):
+                    if client.has_pending_idle():
+                        client.idle_done()  # LOGOUT waits for the IDLE to end
+                    await asyncio.wait_for(client.logout(), 2.0)
+        finally:
+            transport = client.protocol.transport
+            if transport is not None:
+                transport.close()
+            for task in (*client.tasks, *client.protocol.tasks):
+                task.cancel()
 
 
 def _expect_ok(response: Any, command: str) -> None:

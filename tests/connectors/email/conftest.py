@@ -128,7 +128,9 @@ class Dovecot:
     def kick(self) -> None:
         """Drop every IMAP session of the user, as a server restart would."""
         conf = str(self.root / "dovecot.conf")
-        subprocess.run(["doveadm", "-c", conf, "kick", USER], check=True, capture_output=True)
+        subprocess.run(
+            ["doveadm", "-c", conf, "kick", USER], check=True, capture_output=True, timeout=30
+        )
 
 
 @pytest.fixture
