@@ -255,11 +255,16 @@ async def _insert_events(
 ) -> None:
     if not events:
         return
-    rows = []
-    for offset, event in enumerate(events, start=1):
-        kind, data = st.event_columns(event)
-        row = {"conversation_id": conversation_id, "turn_id": turn_id, "seq": last + offset}
-        rows.append({**row, "type": kind, "data": data})
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "turn_id": turn_id,
+            "seq": last + offset,
+            "type": kind,
+            "data": data,
+        }
+        for offset, (kind, data) in enumerate(map(st.event_columns, events), start=1)
+    ]
     await conn.execute(st.INSERT_EVENTS, rows)
 
 
