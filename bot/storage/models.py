@@ -102,9 +102,9 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("channel", "direction", "external_id"),
+        UniqueConstraint("conversation_id", "direction", "external_id"),
         CheckConstraint("direction IN ('in', 'out')", name="direction"),
-        CheckConstraint("status IN ('pending', 'processed', 'delivered')", name="status"),
+        CheckConstraint("status IN ('pending', 'processed', 'delivered', 'failed')", name="status"),
         Index(None, "conversation_id", "id"),
         Index(None, "direction", "status", "channel"),
     )
@@ -118,6 +118,8 @@ class Message(Base):
     buttons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Turns that started on this inbound message; past the limit it is ``failed``.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     in_reply_to: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id"), nullable=True, index=True
     )
