@@ -174,7 +174,7 @@ def _replica_settings(api_url: str, redis_url: str | None, llm: bool) -> dict[st
     widget = {"visitor_rate": _UNLIMITED, "ip_rate": _UNLIMITED, "history_limit": 100_000}
     extra: dict[str, Any] = {
         "connectors": {
-            "rest": {"enabled": True},
+            "rest": {"enabled": True, "sender_rate": _UNLIMITED, "ip_rate": _UNLIMITED},
             "widget": widget,
             "slack": slack_section(api_url),
         },

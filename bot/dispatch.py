@@ -153,6 +153,20 @@ class Dispatcher(Service):
         """Run ``coro`` in a task the dispatcher owns (cancelled and awaited on stop)."""
         return self._tasks.spawn(coro, name)
 
+    async def handle(self, message: InboundMessage) -> list[OutboundMessage]:
+        """Store ``message`` and run its turn now, for a channel that answers in its response.
+
+        The turn runs in a task the dispatcher owns, so a drain waits for it
+        (and a client that hangs up does not cancel it halfway).
+
+        Raises:
+            ShuttingDown: The server is draining; the message was not taken.
+        """
+        if not self._accepting:
+            raise ShuttingDown("the server is restarting; send the message again")
+        task = self.spawn(self.manager.handle(message, delivered=True), "turn:sync")
+        return await asyncio.shield(task)
+
     @tracing.inbound
     async def submit(self, message: InboundMessage) -> Received:
         """Store ``message``, then run its turn and deliver the replies in the background.

@@ -57,6 +57,14 @@ class ChannelError(HelplineError):
     """A connector failed to receive or deliver a message."""
 
 
+class InvalidInput(ChannelError):
+    """Input from outside that can never be stored or processed: retrying cannot help.
+
+    A connector answers it with a 4xx (or an error frame that the client must
+    not resend), never with the 503 of an outage.
+    """
+
+
 class DeliveryError(ChannelError):
     """A reply could not be delivered now; the outbox retries it.
 

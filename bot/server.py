@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -76,12 +77,31 @@ async def drain(app: web.Application) -> None:
     runtime = app[RUNTIME]
     timeout_s = runtime.config.server.drain_timeout_s
     _LOGGER.info("Draining: no new messages; running turns get %.1f s to finish.", timeout_s)
-    finished = await runtime.dispatcher.shutdown(timeout_s)
+    # /v1 requests drain alongside the turns, within the same time.
+    finished, _ = await asyncio.gather(
+        runtime.dispatcher.shutdown(timeout_s), _drain_api(runtime, timeout_s)
+    )
     _LOGGER.info("Drained (%s); closing the sockets.", "all done" if finished else "timed out")
     for channel in app[CHANNELS]:
         close_sockets = getattr(channel, "close_sockets", None)
         if close_sockets is not None:
             await close_sockets()
+
+
+async def _drain_api(runtime: Runtime, timeout_s: float) -> None:
+    """End the ``/v1`` requests in flight within ``timeout_s`` (streams get ``[DONE]``)."""
+    if runtime.api_endpoint is not None:
+        await runtime.api_endpoint.drain(timeout_s)
+
+
+async def _api_listener_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Serve ``/v1`` on its own listener (``llm.api.listen: own``) while the bot runs."""
+    listener = app[RUNTIME].api_listener
+    if listener is None:
+        yield
+        return
+    async with listener:
+        yield
 
 
 async def _channels_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -108,6 +128,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> web.Applicatio
     app[RETENTION] = RetentionPruner(runtime.store, config.storage.retention_days)
     app.cleanup_ctx.append(_retention_ctx)
     app.cleanup_ctx.append(_channels_ctx)
+    app.cleanup_ctx.append(_api_listener_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     if runtime.openai_app is not None:
@@ -150,4 +171,4 @@ def _build_connectors(config: Config, runtime: Runtime, app: web.Application) ->
 
 async def _handle_sync(runtime: Runtime, message: InboundMessage) -> list[OutboundMessage]:
     """Run a turn for a channel that returns the replies in its response."""
-    return await runtime.manager.handle(message, delivered=True)
+    return await runtime.dispatcher.handle(message)

@@ -16,7 +16,7 @@ import json
 import math
 from typing import Any
 
-from bot.errors import ChannelError
+from bot.errors import InvalidInput
 
 #: Deepest nesting accepted: real payloads (Slack's block kit included) stay under 20.
 MAX_DEPTH = 64
@@ -24,7 +24,7 @@ MAX_DEPTH = 64
 MAX_INT = 2**63 - 1
 
 
-class InvalidPayload(ChannelError):
+class InvalidPayload(InvalidInput):
     """A body or frame from outside is not acceptable JSON; the message says why."""
 
 

@@ -124,6 +124,22 @@ async def session_agent(
     return data, str(data.pop("csrf_token"))
 
 
+async def live_sessions(conn: AsyncConnection, token_hashes: list[str], now: datetime) -> set[str]:
+    """Return those of ``token_hashes`` that are unexpired sessions of enabled agents.
+
+    Read only (unlike :func:`session_agent`), for the console sockets' checks.
+    """
+    if not token_hashes:
+        return set()
+    s = SESSIONS.c
+    query = (
+        select(s.token_hash)
+        .select_from(SESSIONS.join(AGENTS, s.agent_id == AGENTS.c.id))
+        .where(s.token_hash.in_(token_hashes), s.expires_at > now, AGENTS.c.disabled.is_(False))
+    )
+    return {str(row.token_hash) for row in await conn.execute(query)}
+
+
 async def delete_session(conn: AsyncConnection, token_hash: str) -> None:
     """End one session."""
     await conn.execute(delete(SESSIONS).where(SESSIONS.c.token_hash == token_hash))
@@ -147,9 +163,23 @@ async def login_failures(
     return by_email, [r.at for r in rows if r.ip == ip]
 
 
-async def clear_login_failures(conn: AsyncConnection, email: str) -> None:
-    """Forget an email's failures after it logged in."""
-    await conn.execute(delete(FAILURES).where(FAILURES.c.email == email.strip().lower()))
+async def recent_login_failures(
+    conn: AsyncConnection, email: str, ip: str, since: datetime
+) -> list[tuple[str, str, datetime]]:
+    """Return the (email, ip, at) of failures since ``since`` for ``email`` or from ``ip``."""
+    f = FAILURES.c
+    query = select(f.email, f.ip, f.at).where(
+        f.at >= since, or_(f.email == email.strip().lower(), f.ip == ip)
+    )
+    return [(r.email, r.ip, r.at) for r in await conn.execute(query.order_by(f.at))]
+
+
+async def clear_login_failures(conn: AsyncConnection, email: str, ip: str | None = None) -> None:
+    """Forget an email's failures after it logged in (only those from ``ip`` if given)."""
+    where = [FAILURES.c.email == email.strip().lower()]
+    if ip is not None:
+        where.append(FAILURES.c.ip == ip)
+    await conn.execute(delete(FAILURES).where(*where))
 
 
 async def add_note(

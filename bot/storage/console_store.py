@@ -83,6 +83,10 @@ class ConsoleStore:
         """Return the agent and CSRF token of a live session."""
         return await self._call(cq.session_agent, token_hash=token_hash, now=now)
 
+    async def live_sessions(self, token_hashes: list[str], now: datetime) -> set[str]:
+        """Return which of the sessions are still live (unexpired, agent enabled)."""
+        return await self._call(cq.live_sessions, token_hashes=token_hashes, now=now)
+
     async def delete_session(self, token_hash: str) -> None:
         """End a session."""
         await self._call(cq.delete_session, token_hash=token_hash)
@@ -97,9 +101,15 @@ class ConsoleStore:
         """Return recent failure times by email and by IP."""
         return await self._call(cq.login_failures, email=email, ip=ip, since=since)
 
-    async def clear_login_failures(self, email: str) -> None:
-        """Forget an email's failures."""
-        await self._call(cq.clear_login_failures, email=email)
+    async def recent_login_failures(
+        self, email: str, ip: str, since: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """Return the (email, ip, at) of recent failures for ``email`` or from ``ip``."""
+        return await self._call(cq.recent_login_failures, email=email, ip=ip, since=since)
+
+    async def clear_login_failures(self, email: str, ip: str | None = None) -> None:
+        """Forget an email's failures (only those from ``ip`` if given)."""
+        await self._call(cq.clear_login_failures, email=email, ip=ip)
 
     # Notes, canned responses, audit.
     async def add_note(self, conversation_id: int, agent_id: int, text: str) -> Row:

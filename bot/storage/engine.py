@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from bot.errors import StorageError
+from bot.errors import InvalidInput, StorageError
 from bot.storage.runner import AsyncEngineRunner, ThreadRunner
 
 if TYPE_CHECKING:
@@ -133,8 +133,12 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(orig, OSError) or "connection is closed" in message
 
 
-def translate(exc: SQLAlchemyError | OSError, what: str, url: URL) -> StorageError:
+def translate(exc: SQLAlchemyError | OSError, what: str, url: URL) -> StorageError | InvalidInput:
     """Turn a third-party database error into a one-line :class:`StorageError`.
+
+    A data exception (SQLSTATE class 22: a value too long, a NUL in text, a
+    number out of range) is the input's fault and permanent: it becomes
+    :class:`InvalidInput`, which channels answer with a 4xx, not a 503.
 
     Args:
         exc: The error SQLAlchemy or the driver raised.
@@ -150,4 +154,7 @@ def translate(exc: SQLAlchemyError | OSError, what: str, url: URL) -> StorageErr
     orig = getattr(exc, "orig", None)
     lines = str(orig if orig is not None else exc).strip().splitlines()
     first = lines[0] if lines else type(exc).__name__
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        return InvalidInput(f"the database refused the data: {first}")
     return StorageError(f"Storage call {what} failed on {safe_url(url)}: {first}")

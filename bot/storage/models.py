@@ -119,7 +119,7 @@ class Message(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     # Turns that started on this inbound message; past the limit it is ``failed``.
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     in_reply_to: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id"), nullable=True, index=True
     )

@@ -210,7 +210,7 @@ def _receive_statement() -> Any:
     ins = (
         postgresql.insert(MESSAGES)
         .from_select(columns, select(*values).select_from(conv))
-        .on_conflict_do_nothing(index_elements=["channel", "direction", "external_id"])
+        .on_conflict_do_nothing(index_elements=["conversation_id", "direction", "external_id"])
         .returning(m.id)
         .cte("ins")
     )
@@ -251,6 +251,6 @@ async def receive(
         state = None if row.state is None else dict(row.state)
         return conversation, int(row.inbound_id), True, ("pending", conversation.mode, state)
     # A retried delivery: its id, status and the state are read anew.
-    key = {"p_channel": channel, "p_external_id": message_id}
+    key = {"p_conversation_id": conversation.id, "p_external_id": message_id}
     inbound_id = int((await conn.execute(INBOUND_ID, key)).scalar_one())
     return conversation, inbound_id, False, await queries.turn_context(conn, inbound_id)

@@ -92,7 +92,7 @@ async def record_inbound(
     text: str,
     metadata: dict[str, Any],
 ) -> tuple[int, bool]:
-    """Store an inbound message once per ``(channel, external_id)``."""
+    """Store an inbound message once per ``(conversation_id, external_id)``."""
     row = {
         "conversation_id": conversation_id,
         "channel": channel,
@@ -106,7 +106,7 @@ async def record_inbound(
     new_id = (await conn.execute(st.insert_inbound(conn), row)).scalar_one_or_none()
     if new_id is not None:
         return new_id, True
-    key = {"p_channel": channel, "p_external_id": external_id}
+    key = {"p_conversation_id": conversation_id, "p_external_id": external_id}
     return (await conn.execute(st.INBOUND_ID, key)).scalar_one(), False
 
 

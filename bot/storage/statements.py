@@ -31,9 +31,11 @@ CONVERSATION_BY_KEY = select(CONVERSATIONS).where(
     _c.channel == bindparam("p_channel"), _c.external_id == bindparam("p_external_id")
 )
 
-#: The id of inbound message ``p_external_id`` of ``p_channel``.
+#: The id of inbound message ``p_external_id`` of conversation ``p_conversation_id``.
+#: Message ids are scoped to their conversation: one customer's id never finds
+#: another customer's message.
 INBOUND_ID = select(_m.id).where(
-    _m.channel == bindparam("p_channel"),
+    _m.conversation_id == bindparam("p_conversation_id"),
     _m.direction == "in",
     _m.external_id == bindparam("p_external_id"),
 )
@@ -41,7 +43,7 @@ INBOUND_ID = select(_m.id).where(
 
 def _insert_inbound(insert: Any) -> Any:
     return insert.on_conflict_do_nothing(
-        index_elements=["channel", "direction", "external_id"]
+        index_elements=["conversation_id", "direction", "external_id"]
     ).returning(_m.id)
 
 
@@ -52,7 +54,7 @@ _INSERT_INBOUND = {
 
 
 def insert_inbound(conn: AsyncConnection) -> Any:
-    """An inbound message (its columns as parameters), once per channel message id.
+    """An inbound message (its columns as parameters), once per conversation message id.
 
     It returns the new id, or no row when the message was stored before.
     """

@@ -23,7 +23,7 @@ from bot import metrics
 from bot.errors import StorageError
 from bot.lifecycle import Service
 from bot.storage import engine as _engine
-from bot.storage import migrate, outbox_queries, pg_path, queries
+from bot.storage import limits, migrate, outbox_queries, pg_path, queries
 from bot.storage.queries import MESSAGES
 from bot.storage.records import Received, TurnContext
 from bot.storage.store_extras import ModelAndOrderCalls
@@ -181,7 +181,11 @@ class Store(ModelAndOrderCalls, Service):
         text: str,
         metadata: dict[str, Any] | None = None,
     ) -> Received:
-        """Store an inbound message (idempotent on channel + message id).
+        """Store an inbound message (idempotent on its conversation + message id).
+
+        An empty ``message_id`` means no idempotency, like ``None``. A message
+        the schema cannot hold raises :class:`~bot.errors.InvalidInput` before
+        any database call (see :mod:`bot.storage.limits`).
 
         The conversation is created when it is new, in one transaction with
         the message. For a known conversation no transaction is needed (the
@@ -190,6 +194,8 @@ class Store(ModelAndOrderCalls, Service):
         The result also holds the message's status and the conversation's
         mode and state.
         """
+        message_id = message_id or None
+        limits.check_inbound(channel, external_id, sender, message_id, text, metadata or {})
         args: dict[str, Any] = {
             "channel": channel,
             "external_id": external_id,

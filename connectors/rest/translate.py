@@ -8,7 +8,7 @@ from bot.errors import ChannelError
 from bot.messages import InboundMessage, OutboundMessage
 
 CHANNEL = "rest"
-MAX_SENDER_CHARS = 256
+MAX_SENDER_CHARS = 255
 
 
 def to_inbound(body: Any, idempotency_key: str | None) -> InboundMessage:
