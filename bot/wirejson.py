@@ -1,4 +1,4 @@
-"""Strict JSON for bytes that arrive from outside: a reason, never a traceback.
+r"""Strict JSON for bytes that arrive from outside: a reason, never a traceback.
 
 :func:`json.loads` accepts documents that break later, far from the edge:
 nesting deep enough to raise :class:`RecursionError`, integers of thousands of
@@ -84,7 +84,7 @@ def check(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
 
 
 def check_text(text: str, what: str = "the text") -> None:
-    """Refuse a string that UTF-8 cannot encode (a lone surrogate) or that holds NUL.
+    r"""Refuse a string that UTF-8 cannot encode (a lone surrogate) or that holds NUL.
 
     PostgreSQL's ``text`` refuses ``\\x00``, and a lone surrogate breaks every
     encoder downstream (database, log, socket).
