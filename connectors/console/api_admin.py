@@ -19,6 +19,8 @@ from connectors.console.state import (
     agent_of,
     api_error,
     json_body,
+    parse_id,
+    path_id,
     require_admin,
     text_field,
 )
@@ -93,9 +95,15 @@ async def update_agent(request: web.Request) -> web.Response:
     """``PATCH /agents/{id} {role?, disabled?, name?}`` (admin)."""
     state, admin = request.app[STATE], require_admin(request)
     changes = _agent_changes(await json_body(request))
-    row = await state.db.update_agent(int(request.match_info["id"]), changes)
+    if changes.get("disabled"):
+        changes["presence"] = "away"
+    row = await state.db.update_agent(path_id(request), changes)
     if row is None:
         raise api_error(404, "not_found", "there is no such agent")
+    if changes.get("disabled"):
+        state.sessions_ended()  # its sockets close, here and on every replica
+        public = {k: row[k] for k in ("id", "name", "presence")}
+        state.publish({"type": "presence", "agent": public})
     await state.db.audit(admin["id"], "agent_update", detail={"agent_id": row["id"], **changes})
     return web.json_response(agent_json(row))
 
@@ -122,7 +130,7 @@ async def create_canned(request: web.Request) -> web.Response:
 async def delete_canned(request: web.Request) -> web.Response:
     """``DELETE /canned/{id}`` (admin)."""
     state, admin = request.app[STATE], require_admin(request)
-    canned_id = int(request.match_info["id"])
+    canned_id = path_id(request)
     if not await state.db.delete_canned(canned_id):
         raise api_error(404, "not_found", "there is no such canned response")
     await state.db.audit(admin["id"], "canned_delete", detail={"canned_id": canned_id})
@@ -142,16 +150,17 @@ def fill(template: str, values: dict[str, Any]) -> str:
 async def render_canned(request: web.Request) -> web.Response:
     """``GET /canned/{id}/render?conversation={cid}``: slots filled in."""
     state = request.app[STATE]
-    found = await state.db.canned(int(request.match_info["id"]))
-    cid = request.query.get("conversation", "")
+    found = await state.db.canned(path_id(request))
+    raw = request.query.get("conversation", "")
     if not found:
         raise api_error(404, "not_found", "there is no such canned response")
     values: dict[str, Any] = {}
-    if cid.isdigit():
-        row = await state.db.summary(int(cid))
+    if raw:
+        cid = parse_id(raw, "conversation")
+        row = await state.db.summary(cid)
         if row is None:
             raise api_error(404, "not_found", f"there is no conversation {cid}")
-        saved = await state.ctx.store.load_state(int(cid)) or {}
+        saved = await state.ctx.store.load_state(cid) or {}
         values.update(saved.get("slots") or {})
         customer = summary_json(row)["customer"]
         values["customer_name"] = customer["name"] or customer["id"]
@@ -168,7 +177,8 @@ async def audit(request: web.Request) -> web.Response:
     """``GET /audit?limit=100`` (admin), newest first."""
     require_admin(request)
     raw = request.query.get("limit", "100")
-    limit = min(int(raw), 1000) if raw.isdigit() and int(raw) > 0 else 100
+    valid = raw.isascii() and raw.isdigit() and 0 < len(raw) <= 4 and int(raw) > 0
+    limit = min(int(raw), 1000) if valid else 100
     rows = await request.app[STATE].db.audit_entries(limit)
     entries = [{**r, "at": r["at"].isoformat()} for r in rows]
     return web.json_response({"entries": entries})

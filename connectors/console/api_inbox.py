@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import metrics
+from bot import metrics, wirejson
 from bot.storage.inbox_queries import VIEWS
 from connectors.console.shapes import messages_json, note_json, summary_json
 from connectors.console.state import (
@@ -21,6 +21,7 @@ from connectors.console.state import (
     agent_of,
     api_error,
     json_body,
+    path_id,
     text_field,
 )
 
@@ -31,7 +32,7 @@ CSAT_BUTTONS = [{"title": str(n), "payload": f'/csat{{"score": {n}}}'} for n in 
 
 
 def _conversation_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    return path_id(request)
 
 
 async def _summary(state: ConsoleState, conversation_id: int) -> Json:
@@ -55,6 +56,11 @@ async def list_conversations(request: web.Request) -> web.Response:
     if view not in VIEWS:
         raise api_error(400, "invalid_view", f"view must be one of {', '.join(VIEWS)}")
     q = request.query.get("q", "").strip()[:200] or None
+    if q is not None:
+        try:
+            wirejson.check_text(q, "'q'")
+        except wirejson.InvalidPayload as exc:
+            raise api_error(400, "invalid_query", str(exc)) from exc
     rows = await state.db.summaries(view, agent["id"], q)
     now = datetime.now(UTC)
     return web.json_response({"conversations": [summary_json(r, now) for r in rows]})
@@ -103,7 +109,7 @@ async def assign(request: web.Request) -> web.Response:
     state, cid, agent = request.app[STATE], _conversation_id(request), agent_of(request)
     body = await json_body(request)
     target_id = body.get("agent_id")
-    target = await state.db.agent(target_id) if isinstance(target_id, int) else None
+    target = await state.db.agent(target_id) if type(target_id) is int else None
     if target is None or target["disabled"]:
         raise api_error(400, "invalid_body", "'agent_id' must name an enabled agent")
     await _summary(state, cid)

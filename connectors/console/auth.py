@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from connectors.console import devices
+from connectors.console.net import client_ip, is_https
 from connectors.console.passwords import verify_password_async
 from connectors.console.shapes import agent_json
 from connectors.console.state import (
@@ -40,19 +42,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def is_https(request: web.Request) -> bool:
-    """Whether the browser talks HTTPS to us (directly or through a proxy)."""
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return request.secure or forwarded == "https"
-
-
-def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
-    """The client's IP address (from ``X-Forwarded-For`` only when trusted)."""
-    if trust_forwarded_for and "X-Forwarded-For" in request.headers:
-        return request.headers["X-Forwarded-For"].split(",")[0].strip()
-    return request.remote or "unknown"
-
-
 async def session_of(state: ConsoleState, request: web.Request) -> tuple[Json, str, str] | None:
     """Return the (agent, CSRF token, token hash) of the request's cookie, if live."""
     token = request.cookies.get(COOKIE)
@@ -74,13 +63,15 @@ async def login(request: web.Request) -> web.Response:
     usable = record if record is not None and not record["disabled"] else None
     hashed = None if usable is None else usable["password_hash"]
     valid = await verify_password_async(hashed, password)
+    client = devices.client_of(state, request, email)
     if record is None or usable is None or not valid:  # one answer for every mistake
+        await state.db.add_login_failure(email, client)
         ip = client_ip(request, state.config.trust_forwarded_for)
-        await state.db.add_login_failure(email, ip)
-        await state.db.audit(None, "login_failed", detail={"email": email[:255], "ip": ip})
+        detail = {"email": email[:255], "ip": ip, "client": client}
+        await state.db.audit(None, "login_failed", detail=detail)
         raise api_error(401, "unauthenticated", WRONG_CREDENTIALS)
     assert record is not None
-    await state.db.clear_login_failures(email)
+    await state.db.clear_login_failures(email, client)
     planted = request.cookies.get(COOKIE)
     if planted:
         await state.db.delete_session(token_hash(planted))
@@ -89,6 +80,7 @@ async def login(request: web.Request) -> web.Response:
     await state.db.create_session(token_hash(token), record["id"], csrf, datetime.now(UTC) + ttl)
     await state.db.audit(record["id"], "login")
     response = web.json_response({"agent": agent_json(record), "csrf": csrf})
+    devices.remember(state, request, response, email)
     response.set_cookie(
         COOKIE,
         token,
@@ -102,10 +94,15 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """``POST /logout``: end the session and clear the cookie."""
-    state = request.app[STATE]
+    """``POST /logout``: end the session, close its sockets, go away, clear the cookie."""
+    state, agent = request.app[STATE], request[AGENT]
     await state.db.delete_session(request[SESSION])
-    await state.db.audit(request[AGENT]["id"], "logout")
+    state.sessions_ended()
+    row = await state.db.update_agent(agent["id"], {"presence": "away"})
+    if row is not None and agent["presence"] != "away":
+        public = {k: row[k] for k in ("id", "name", "presence")}
+        state.publish({"type": "presence", "agent": public})
+    await state.db.audit(agent["id"], "logout")
     response = web.Response(status=204)
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     return response

@@ -1,8 +1,9 @@
 """The agent console: pages at ``/console``, the JSON API and socket at ``/console/api``.
 
 It is not a customer channel: ``send`` is never given anything, because no
-conversation has the channel name ``console``. It owns two background tasks
-(the bus relay and the queue notices), started and cancelled with it.
+conversation has the channel name ``console``. It owns three background tasks
+(the bus relay, the queue notices and the socket sessions' sweep), started
+and cancelled with it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from bot.storage.console_store import ConsoleStore
 from bot.tasks import OwnedTasks
 from connectors.console import api_admin, api_inbox, auth
 from connectors.console.availability import Notices, SlackNotifier
-from connectors.console.live import Relay, Sockets
+from connectors.console.headers import secure_headers
+from connectors.console.live import Relay
 from connectors.console.mw_csrf import require_csrf
 from connectors.console.mw_session import require_session
-from connectors.console.state import STATE, ConsoleState
+from connectors.console.sockets import Sockets
+from connectors.console.state import SESSIONS_TOPIC, STATE, ConsoleState
 from connectors.console.throttle import throttle_logins
 
 if TYPE_CHECKING:
@@ -59,7 +62,7 @@ class ConsoleConnector:
         self.state = ConsoleState(config, ConsoleStore(ctx.store), ctx)
         self.slack = SlackNotifier(config)
         self.notices = Notices(self.state)
-        self.sockets = Sockets()
+        self.sockets = Sockets(self.state)
         self._tasks = OwnedTasks()
 
     async def start(self) -> None:
@@ -70,10 +73,15 @@ class ConsoleConnector:
         events = self.ctx.bus.subscribe(ALL)
         self._spawn(self._relay(relay, events), "console-relay")
         self._spawn(self.notices.run(), "console-notices")
+        self._spawn(self._watch(self.ctx.bus.subscribe(SESSIONS_TOPIC)), "console-sessions")
 
     async def _relay(self, relay: Relay, events: Any) -> None:
         with events:
             await relay.run(events)
+
+    async def _watch(self, events: Any) -> None:
+        with events:
+            await self.sockets.watch(events)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.spawn(coro, name)
@@ -113,6 +121,7 @@ class ConsoleConnector:
         app.router.add_get("/console/login", self.login_page)
         app.router.add_get("/console/static/{name}", self.asset)
         app.add_subapp("/console/api", self.api_app())
+        app.on_response_prepare.append(secure_headers)
 
     async def app_page(self, request: web.Request) -> web.StreamResponse:
         """The app for a logged-in agent; otherwise a redirect to the login page."""

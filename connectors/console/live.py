@@ -1,26 +1,20 @@
-"""Live console events: the relay from the bus, and the console WebSocket.
+"""Live console events: the relay from the bus to the console topic.
 
 One owned relay task reads every bus event (the :data:`bot.bus.ALL`
 topic), turns conversation events into console frames (a message with its
 conversation's new summary; customer and agent typing; new handoffs) and
-publishes them on the console topic. Each console socket forwards the
-console topic to its browser.
+publishes them on the console topic. Each console socket
+(:mod:`connectors.console.sockets`) forwards the console topic to its browser.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
 from bot.errors import StorageError
-from connectors.console.auth import is_https
 from connectors.console.shapes import messages_json, summary_json
-from connectors.console.state import CONSOLE_TOPIC, STATE, api_error
-from connectors.restart import close_for_restart
+from connectors.console.state import CONSOLE_TOPIC
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -107,50 +101,3 @@ def _is_handoff(event: Json) -> bool:
     metadata = event.get("metadata")
     response = metadata.get("response") if isinstance(metadata, dict) else None
     return event.get("direction") == "out" and response == HANDOFF_RESPONSE
-
-
-def same_origin(request: web.Request) -> bool:
-    """Whether the request's ``Origin`` is this server's own origin."""
-    scheme = "https" if is_https(request) else "http"
-    return request.headers.get("Origin") == f"{scheme}://{request.host}"
-
-
-class Sockets:
-    """The open console sockets, closed when the console stops."""
-
-    def __init__(self) -> None:
-        self._open: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        """``GET /ws``: the session cookie is checked by the middleware; Origin here."""
-        if not same_origin(request):
-            raise api_error(403, "origin", "the Origin header must be this server's origin")
-        state = request.app[STATE]
-        ws = web.WebSocketResponse(heartbeat=30.0)
-        await ws.prepare(request)
-        self._open.add(ws)
-        with state.ctx.bus.subscribe(CONSOLE_TOPIC) as events:
-            pump = asyncio.create_task(_pump(ws, events), name="console-ws-pump")
-            try:
-                async for _ in ws:
-                    pass  # the browser sends nothing we act on; reading detects close
-            finally:
-                pump.cancel()
-                await asyncio.gather(pump, return_exceptions=True)
-        return ws
-
-    async def close(self) -> None:
-        """Close every open socket with a reconnect hint (server stopping)."""
-        for ws in list(self._open):
-            await close_for_restart(ws)
-
-
-async def _pump(ws: web.WebSocketResponse, events: Subscription) -> None:
-    async for event in events:
-        frame = {k: v for k, v in event.items() if k != "topic"}
-        if ws.closed:
-            return
-        await ws.send_json(frame)

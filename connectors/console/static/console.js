@@ -883,7 +883,11 @@
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       onFrame(frame);
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
+      if (event.code === 4001) { // the session ended: logged out or disabled
+        location.assign("/console/login");
+        return;
+      }
       setConnection("reconnecting");
       // Exponential backoff with jitter (50-100 % of 0.5 s, 1 s ... 15 s); after
       // a restart hint no sooner than it, spread over twice it so agents do not

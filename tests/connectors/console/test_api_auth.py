@@ -130,7 +130,7 @@ async def _audit(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
 async def test_cookie_flags(client: TestClient[Any, Any]) -> None:
     body = {"email": "ana@example.com", "password": PASSWORD}
     plain = await client.post("/console/api/login", json=body)
-    cookie = plain.headers["Set-Cookie"]
+    cookie = _session_cookie(plain.headers.getall("Set-Cookie"))
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     assert "Path=/console" in cookie
@@ -138,7 +138,12 @@ async def test_cookie_flags(client: TestClient[Any, Any]) -> None:
     proxied = await client.post(
         "/console/api/login", json=body, headers={"X-Forwarded-Proto": "https"}
     )
-    assert "Secure" in proxied.headers["Set-Cookie"]
+    assert "Secure" in _session_cookie(proxied.headers.getall("Set-Cookie"))
+
+
+def _session_cookie(headers: list[str]) -> str:
+    (cookie,) = [h for h in headers if h.startswith(COOKIE + "=")]
+    return cookie
 
 
 async def test_a_planted_session_cookie_is_never_promoted(client: TestClient[Any, Any]) -> None:
