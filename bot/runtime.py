@@ -122,12 +122,18 @@ class Runtime(Service):
         self._llm: Any = None
         self._llm_proxy: Any = None
         self.openai_app: web.Application | None = None
-        if self.llm_settings.enabled and self.llm_settings.local.enabled:
+        # The /v1 endpoint (llm.api.listen): off, on its own listener or on this port.
+        self.api_endpoint: Any = None
+        self.api_listener: Any = None
+        listen = self.llm_settings.api.listen
+        if self.llm_settings.enabled and self.llm_settings.local.enabled and listen != "off":
             factory = importlib.import_module("llm.factory")
             self._llm_proxy = factory.LocalModelProxy("helpline-local")
-            self.openai_app = factory.openai_app(
-                self._llm_proxy, self.llm_settings.local.max_new_tokens
-            )
+            self.api_endpoint = factory.openai_endpoint(self._llm_proxy, self.llm_settings)
+            if listen == "main":
+                self.openai_app = self.api_endpoint.app
+            else:
+                self.api_listener = factory.api_listener(self.api_endpoint, self.llm_settings)
 
     @property
     def started(self) -> bool:

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.errors import LLMError
+from bot.errors import ProviderUnavailable
 from llm.answerer import LLMAnswerer
 from llm.cloud import CloudChain
 from llm.retrieval.index import KnowledgeBase
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from bot.storage.store import Store
+    from llm.api_listener import ApiListener
     from llm.local.runtime import LocalModel
+    from llm.openai_api import OpenAIEndpoint
     from llm.pool import WorkerPool
     from llm.retrieval.index import Embedder
     from llm.settings import LLMSettings
@@ -47,8 +47,18 @@ class LocalModelProxy:
 
     def _loaded(self) -> LocalBackend:
         if self.model is None:
-            raise LLMError("the local model is not loaded")
+            raise ProviderUnavailable("the local model is not loaded yet")
         return self.model
+
+    @property
+    def context_length(self) -> int | None:
+        """The local model's context length (``None`` for workers: they check it)."""
+        return getattr(self.model, "context_length", None)
+
+    async def measure_prompt(self, messages: Sequence[ChatMessage]) -> int | None:
+        """The prompt's token count, when the model is in process."""
+        measure = getattr(self._loaded(), "measure_prompt", None)
+        return None if measure is None else int(await measure(messages))
 
     async def complete(
         self,
@@ -68,11 +78,21 @@ class LocalModelProxy:
             yield token
 
 
-def openai_app(proxy: LocalModelProxy, default_max_tokens: int) -> web.Application:
-    """The ``/v1`` sub-application serving the local model through ``proxy``."""
-    from llm.openai_api import create_openai_app
+def openai_endpoint(proxy: LocalModelProxy, settings: LLMSettings) -> OpenAIEndpoint:
+    """The ``/v1`` endpoint serving the local model through ``proxy`` (``llm.api``)."""
+    from llm.openai_api import OpenAIEndpoint
+    from llm.openai_request import Limits
 
-    return create_openai_app(proxy, proxy.name, default_max_tokens=default_max_tokens)
+    api = settings.api
+    limits = Limits(settings.local.max_new_tokens, api.max_tokens, api.max_messages)
+    return OpenAIEndpoint(proxy, proxy.name, limits=limits, access=api)
+
+
+def api_listener(endpoint: OpenAIEndpoint, settings: LLMSettings) -> ApiListener:
+    """The endpoint's own listener at ``llm.api.host``:``llm.api.port``."""
+    from llm.api_listener import ApiListener
+
+    return ApiListener(endpoint, settings.api.host, settings.api.port)
 
 
 @dataclass
@@ -138,6 +158,7 @@ async def start_pool(settings: LLMSettings, name: str = "local") -> WorkerPool:
         name=name,
         connect_timeout_s=local.worker_connect_timeout_s,
         timeout_s=local.worker_timeout_s,
+        api_key=local.api_key,
     )
     await pool.start()
     _LOGGER.info("The local model runs in %d worker(s): %s.", len(pool.workers), local.url)

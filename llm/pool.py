@@ -16,7 +16,13 @@ again. When no worker takes the request, :class:`~bot.errors.ModelBusy` is raise
 once, as the in-process model's full queue does, so the answerer escalates.
 
 Only the start of a request is rerouted: once a worker streams, a broken stream ends
-the answer with :class:`~bot.errors.ProviderUnavailable`.
+the answer with :class:`~bot.errors.ProviderUnavailable`. A worker's 400 (a prompt too
+long for its context) is :class:`~llm.types.RequestRefused`: no other worker would
+take it either.
+
+With ``api_key`` the pool sends ``Authorization: Bearer KEY`` (the workers'
+``llm.api.keys``); requests of ``priority`` ``api`` (the app's own ``/v1`` calls) say
+``X-Helpline-Priority: api``, so that a worker lets customers' turns go first.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import aiohttp
 from bot import metrics
 from bot.errors import LLMError, ModelBusy, ProviderUnavailable
 from llm.cloud.wire import SSEDecoder, build_request, parse_chunk
-from llm.types import Completion, GenerationSettings, TokenInfo, tokens_only
+from llm.types import Completion, GenerationSettings, RequestRefused, TokenInfo, tokens_only
 
 if TYPE_CHECKING:
     from llm.cloud.wire import Usage
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 LOAD_HEADER = "X-Helpline-Load"
+PRIORITY_HEADER = "X-Helpline-Priority"
 CAPACITY_HEADER = "X-Helpline-Capacity"
 COOLDOWN_S = 1.0
 COOLDOWN_MAX_S = 30.0
@@ -102,6 +109,7 @@ class WorkerPool:
         timeout_s: The longest wait for a worker's reply headers (it may queue the
             request first) and between two chunks of a stream.
         clock: Monotonic time, for the cool-downs.
+        api_key: Sent to every worker as ``Authorization: Bearer``.
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class WorkerPool:
         connect_timeout_s: float = 2.0,
         timeout_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        api_key: str | None = None,
     ) -> None:
         if not urls:
             raise LLMError("A worker pool needs at least one worker URL.")
@@ -124,6 +133,7 @@ class WorkerPool:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._picks = 0
+        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def start(self) -> None:
         """Open the HTTP session."""
@@ -263,10 +273,13 @@ class WorkerPool:
             body = build_request(
                 model, messages, settings, max_tokens=settings.max_new_tokens, stream=True
             )
+            headers = {"Accept": "text/event-stream", **self._auth}
+            if settings.priority == "api":
+                headers[PRIORITY_HEADER] = "api"
             resp = await session.post(
                 f"{worker.url}/chat/completions",
                 json=body,
-                headers={"Accept": "text/event-stream"},
+                headers=headers,
                 timeout=self._request_timeout(),
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -281,6 +294,8 @@ class WorkerPool:
             raise _Skip(f"busy (HTTP {resp.status}): {detail}", busy=True)
         if resp.status >= 500:
             raise _Skip(f"failed (HTTP {resp.status}): {detail}", busy=False)
+        if resp.status == 400:
+            raise RequestRefused(f"Model worker {worker.url} refused the request: {detail}")
         raise LLMError(
             f"Model worker {worker.url} refused the request: HTTP {resp.status}: {detail}"
         )
@@ -288,7 +303,9 @@ class WorkerPool:
     async def _model_id(self, session: aiohttp.ClientSession, worker: Worker) -> str:
         """The model id the worker serves (``GET /models``, asked once per connection)."""
         if worker.model_id is None:
-            async with session.get(f"{worker.url}/models", timeout=self._request_timeout()) as resp:
+            async with session.get(
+                f"{worker.url}/models", headers=self._auth, timeout=self._request_timeout()
+            ) as resp:
                 data: Any = await resp.json(content_type=None) if resp.status == 200 else None
             entries = data.get("data") if isinstance(data, dict) else None
             first = entries[0] if isinstance(entries, list) and entries else None

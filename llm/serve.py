@@ -27,42 +27,21 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
-from bot.errors import LLMError
-from llm.factory import LocalModelProxy, load_local, openai_app
+from llm.factory import LocalModelProxy, load_local, openai_endpoint
 from llm.openai_api import RETRY_AFTER_S, error_response
 from llm.pool import CAPACITY_HEADER, LOAD_HEADER
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from llm.local.runtime import LocalModel
     from llm.settings import LLMSettings
-    from llm.types import ChatMessage
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8081
 DRAIN_TIMEOUT_S = 120.0
-
-
-class _ServedModel(LocalModelProxy):
-    """The proxy the ``/v1`` app serves; it counts prompts, for exact streamed usage."""
-
-    local: LocalModel | None = None
-
-    def _local(self) -> LocalModel:
-        if self.local is None:
-            raise LLMError("the local model is not loaded")
-        return self.local
-
-    def render_prompt(self, messages: Sequence[ChatMessage]) -> str:
-        """The local model's prompt text for ``messages``."""
-        return self._local().render_prompt(messages)
-
-    def count_tokens(self, text: str) -> int:
-        """The local model's token count of ``text``."""
-        return self._local().count_tokens(text)
 
 
 class ModelServer:
@@ -79,13 +58,12 @@ class ModelServer:
     ) -> None:
         self.settings = settings
         self.models_dir = models_dir
-        self.proxy = _ServedModel(name)
+        self.proxy = LocalModelProxy(name)
+        self.endpoint = openai_endpoint(self.proxy, settings)
         self._model: LocalModel | None = None
         self.status = "loading"
         self.in_flight = 0
         self.capacity = settings.local.max_queue + 1
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     @property
     def model(self) -> LocalModel | None:
@@ -95,7 +73,7 @@ class ModelServer:
     def app(self) -> web.Application:
         """The worker's application: ``/v1``, ``/healthz`` and ``/metrics``."""
         app = web.Application(middlewares=[self._admit])
-        app.add_subapp("/v1", openai_app(self.proxy, self.settings.local.max_new_tokens))
+        app.add_subapp("/v1", self.endpoint.app)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         app.on_response_prepare.append(self._load_headers)
@@ -105,7 +83,7 @@ class ModelServer:
         """Load the configured model (preparing it first if it is not yet)."""
         try:
             self._model = await load_local(self.settings, self.models_dir)
-            self.proxy.model = self.proxy.local = self._model
+            self.proxy.model = self._model
         except BaseException:
             self.status = "failed"
             raise
@@ -114,18 +92,20 @@ class ModelServer:
         _LOGGER.info("The model worker is ready.")
 
     async def drain(self, timeout_s: float) -> None:
-        """Refuse new chat requests and wait (up to ``timeout_s``) for those in flight."""
+        """Refuse new chat requests; those in flight get ``timeout_s``, then are ended.
+
+        A stream still running at the deadline ends with an error event and
+        ``data: [DONE]`` (see :meth:`llm.openai_api.OpenAIEndpoint.drain`).
+        """
         self.status = "draining"
         _LOGGER.info("Draining: %d request(s) in flight.", self.in_flight)
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
+        if not await self.endpoint.drain(timeout_s):
             _LOGGER.warning("%d request(s) still in flight after %g s.", self.in_flight, timeout_s)
 
     async def close(self) -> None:
         """Stop the model."""
         if self._model is not None:
-            self.proxy.model = self.proxy.local = None
+            self.proxy.model = None
             await self._model.stop()
             self._model = None
 
@@ -157,14 +137,11 @@ class ModelServer:
 
     def _enter(self) -> None:
         self.in_flight += 1
-        self._idle.clear()
         metrics.MODEL_SERVER_IN_FLIGHT.set(self.in_flight)
 
     def _leave(self) -> None:
         self.in_flight -= 1
         metrics.MODEL_SERVER_IN_FLIGHT.set(self.in_flight)
-        if self.in_flight == 0:
-            self._idle.set()
 
     async def _load_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         """Tell a pool how loaded this worker is, on every response."""
@@ -212,6 +189,12 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     status = 0
+    if not settings.api.keys and host not in ("127.0.0.1", "::1", "localhost"):
+        _LOGGER.warning(
+            "The model worker listens on %s without llm.api.keys: anyone who reaches it "
+            "may use the model.",
+            host,
+        )
     try:
         await web.TCPSite(runner, host, port).start()
         _LOGGER.info("The model worker listens on http://%s:%d (loading the model).", host, port)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llm.types import Priority
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the customer-support assistant of an online store. Answer only from the "
@@ -28,6 +30,7 @@ class LocalModelSettings(_Section):
     ``url`` (one URL or a list) points the app at model workers (``helpline
     serve-model``, vLLM or TGI) instead of loading the model in process; it is
     normalised to a tuple of base URLs that end in ``/v1`` when no path is given.
+    ``api_key`` is the key the app sends them (write it as ``${ENV_NAME}``).
     """
 
     enabled: bool = True
@@ -46,6 +49,8 @@ class LocalModelSettings(_Section):
     url: tuple[str, ...] | None = None
     worker_connect_timeout_s: float = Field(default=2.0, gt=0.0)
     worker_timeout_s: float = Field(default=60.0, gt=0.0)
+    # Sent as ``Authorization: Bearer`` to the workers (their ``llm.api.keys``).
+    api_key: str | None = Field(default=None, min_length=1)
 
     @field_validator("url", mode="before")
     @classmethod
@@ -126,6 +131,74 @@ class RetrievalSettings(_Section):
     chunk_words: int = Field(default=120, ge=20)
 
 
+class ApiKeySettings(_Section):
+    """One key of the ``/v1`` endpoint and what it may do.
+
+    ``key`` is the secret (write it as ``${ENV_NAME}``); ``name`` labels it in logs,
+    which never show the key. ``requests_per_minute`` overrides the endpoint's limit;
+    ``unlimited`` lifts it (for the key of the app's worker pool, whose load the
+    workers' queues bound already). ``priority: customer`` lets the
+    requests go before API calls: give it to the key that the app's worker pool sends.
+    """
+
+    key: str = Field(min_length=16)
+    name: str = "key"
+    requests_per_minute: float | None = Field(default=None, gt=0.0)
+    unlimited: bool = False
+    priority: Priority = "api"
+
+    @field_validator("key")
+    @classmethod
+    def _no_blanks(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("must not start or end with whitespace")
+        return value
+
+
+class ApiSettings(_Section):
+    """The OpenAI-compatible ``/v1`` endpoint that serves the local model.
+
+    ``listen`` says where the app serves it: ``off`` (the default: not at all),
+    ``own`` (its own listener at ``host``:``port``) or ``main`` (on the
+    customer-facing port). When it is served, callers need one of ``keys``
+    (``Authorization: Bearer KEY``, as vLLM's ``--api-key``) unless
+    ``allow_anonymous`` is set; anonymous callers are rate-limited per address.
+    A ``helpline serve-model`` worker always serves ``/v1`` and, without
+    ``keys``, accepts any caller (as vLLM without ``--api-key``).
+
+    ``max_tokens`` is the ceiling of a request's ``max_tokens`` (more is a 400);
+    ``requests_per_minute`` and ``burst`` the default rate per key (or address).
+    """
+
+    listen: Literal["off", "own", "main"] = "off"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8082, ge=0, le=65535)
+    keys: tuple[ApiKeySettings, ...] = ()
+    allow_anonymous: bool = False
+    max_tokens: int = Field(default=512, ge=1)
+    max_messages: int = Field(default=2048, ge=1)
+    requests_per_minute: float = Field(default=60.0, gt=0.0)
+    burst: int = Field(default=10, ge=1)
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _plain_keys(cls, value: Any) -> Any:
+        """A key may be written as a plain string."""
+        if isinstance(value, list):
+            return [{"key": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _keys_unless_anonymous(self) -> ApiSettings:
+        if self.listen != "off" and not self.keys and not self.allow_anonymous:
+            raise ValueError(
+                "serving /v1 needs keys (llm.api.keys) or an explicit allow_anonymous: true"
+            )
+        if len({k.key for k in self.keys}) != len(self.keys):
+            raise ValueError("a key is listed twice")
+        return self
+
+
 class LLMSettings(_Section):
     """Open-ended turns: local model, retrieval, confidence, cloud and escalation."""
 
@@ -134,6 +207,7 @@ class LLMSettings(_Section):
     cloud: CloudSettings = Field(default_factory=CloudSettings)
     pii: PIISettings = Field(default_factory=PIISettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     local_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     cloud_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT

@@ -5,7 +5,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
+
+from bot.errors import LLMError
+
+#: Who waits for the model first: customers' turns go before ``/v1`` API calls.
+Priority = Literal["customer", "api"]
+
+
+class RequestRefused(LLMError):
+    """The model cannot take this request as it stands (a prompt longer than its context).
+
+    Retrying cannot help: the ``/v1`` endpoint answers it with 400, and a worker's
+    400 reaches the pool's caller as this error.
+    """
 
 
 @dataclass(frozen=True)
@@ -27,13 +40,14 @@ class TokenInfo:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How to generate: length, sampling and stop strings."""
+    """How to generate: length, sampling, stop strings and the queue priority."""
 
     max_new_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    priority: Priority = "customer"
 
 
 @dataclass(frozen=True)

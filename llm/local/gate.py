@@ -1,4 +1,9 @@
-"""A one-slot gate with a bounded FIFO queue and a maximum wait.
+"""A one-slot gate with two bounded FIFO queues and a maximum wait.
+
+Customers' turns and ``/v1`` API calls wait in separate queues, each bounded by
+``max_queue``: a freed slot goes to the oldest customer waiter first, so a customer
+never waits behind API calls (only behind the one generating, whose length the
+API's ``max_tokens`` ceiling bounds), and API calls cannot fill the customers' queue.
 
 The gate is released from the worker thread when a generation really ends, so its
 state sits behind a ``threading.Lock`` and waiters are woken on their own event loop
@@ -33,37 +38,39 @@ class RequestGate:
         self._lock = threading.Lock()
         self._busy = False
         self._waiters: deque[_Waiter] = deque()
+        self._background: deque[_Waiter] = deque()
 
     @property
     def depth(self) -> int:
         """How many requests wait for the slot now."""
-        return len(self._waiters)
+        return len(self._waiters) + len(self._background)
 
     @property
     def busy(self) -> bool:
         """Whether a request holds the slot."""
         return self._busy
 
-    async def acquire(self) -> None:
-        """Wait for the slot in FIFO order.
+    async def acquire(self, *, background: bool = False) -> None:
+        """Wait for the slot in FIFO order; ``background`` requests (API calls) go last.
 
         Raises:
             ModelBusy: The queue is full, or the slot did not come within ``max_wait_s``.
         """
         loop = asyncio.get_running_loop()
+        queue = self._background if background else self._waiters
         with self._lock:
-            if not self._busy and not self._waiters:
+            if not self._busy and not self._waiters and not self._background:
                 self._busy = True
                 return
-            if len(self._waiters) >= self.max_queue:
+            if len(queue) >= self.max_queue:
                 raise ModelBusy(f"The local model's queue is full ({self.max_queue} waiting).")
             future: asyncio.Future[None] = loop.create_future()
             waiter = (loop, future)
-            self._waiters.append(waiter)
+            queue.append(waiter)
         try:
             await asyncio.wait_for(asyncio.shield(future), self.max_wait_s)
         except (TimeoutError, asyncio.CancelledError) as exc:
-            if self._withdraw(waiter):
+            if self._withdraw(queue, waiter):
                 if isinstance(exc, TimeoutError):
                     raise ModelBusy(
                         f"Waited more than {self.max_wait_s:g} s for the local model."
@@ -76,22 +83,23 @@ class RequestGate:
                 raise
             raise ModelBusy("The local model's slot came too late.") from None
 
-    def _withdraw(self, waiter: _Waiter) -> bool:
+    def _withdraw(self, queue: deque[_Waiter], waiter: _Waiter) -> bool:
         """Remove a waiter that gives up; ``False`` if it was already handed the slot."""
         with self._lock:
             try:
-                self._waiters.remove(waiter)
+                queue.remove(waiter)
             except ValueError:
                 return False
             return True
 
     def release(self) -> None:
-        """Free the slot and hand it to the oldest waiter; safe from any thread."""
+        """Free the slot and hand it to the oldest customer, else API, waiter; thread-safe."""
         with self._lock:
-            if not self._waiters:
+            queue = self._waiters or self._background
+            if not queue:
                 self._busy = False
                 return
-            loop, future = self._waiters.popleft()
+            loop, future = queue.popleft()
         try:
             loop.call_soon_threadsafe(_wake, future)
         except RuntimeError:  # Its loop is closed: nobody will take the slot there.

@@ -29,7 +29,7 @@ from llm.local.engine import MANIFEST, DecoderSession, _read_json
 from llm.local.gate import RequestGate
 from llm.local.genai import GenaiDecoder, is_genai_folder
 from llm.local.sampling import choose_token, log_softmax_at
-from llm.types import Completion, GenerationSettings, TokenInfo, tokens_only
+from llm.types import Completion, GenerationSettings, RequestRefused, TokenInfo, tokens_only
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Sequence
@@ -168,6 +168,18 @@ class LocalModel(Service):
         """How many tokens ``text`` takes (special-token texts count as one)."""
         return len(self._codec.encode(text))
 
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens (prompt and answer) the model takes, when known."""
+        return self._decoder.structure.max_positions
+
+    async def measure_prompt(self, messages: Sequence[ChatMessage]) -> int:
+        """How many tokens the prompt for ``messages`` takes (tokenized off the loop)."""
+        return len(await asyncio.to_thread(self._prompt_ids, messages))
+
+    def _prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return self._codec.encode(self._codec.render(messages))
+
     async def start(self) -> None:
         """Nothing to start: the model is ready once loaded."""
 
@@ -210,11 +222,13 @@ class LocalModel(Service):
     ) -> AsyncGenerator[TokenInfo | Completion, None]:
         """Queue for the model, run one generation in the worker and relay what it sends."""
         run = _Run(asyncio.get_running_loop(), asyncio.Queue())
-        prompt_ids = self._codec.encode(self._codec.render(messages))
-        context = self._decoder.structure.max_positions
+        prompt_ids = await asyncio.to_thread(self._prompt_ids, messages)
+        context = self.context_length
         if not prompt_ids or (context is not None and len(prompt_ids) >= context):
-            raise LLMError(f"The prompt has {len(prompt_ids)} tokens; the model takes {context}.")
-        await self.gate.acquire()
+            raise RequestRefused(
+                f"The prompt has {len(prompt_ids)} tokens; the model takes {context}."
+            )
+        await self.gate.acquire(background=settings.priority == "api")
         try:
             future = self._executor.submit(self._generate, run, prompt_ids, settings)
         except RuntimeError as exc:  # The executor was shut down.

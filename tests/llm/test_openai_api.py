@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,9 +17,11 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 from openai.types.chat import ChatCompletionMessageParam
 
 from llm.local.runtime import LocalModel
-from llm.openai_api import create_openai_app
+from llm.openai_api import ENDPOINT, create_openai_app
 from llm.types import ChatMessage, GenerationSettings
+from tests.llm.local.test_runtime import until
 from tests.llm.local.tiny_llm import build_tiny_model
+from tests.llm.workers import sse_payloads
 
 QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Where is my parcel?"}]
 
@@ -34,9 +38,14 @@ async def model(tiny_dir: Path) -> AsyncIterator[LocalModel]:
 
 
 @pytest.fixture
-async def server(model: LocalModel) -> AsyncIterator[BaseTestServer]:
+def sub_app(model: LocalModel) -> web.Application:
+    return create_openai_app(model, "tiny", max_tokens=1000)
+
+
+@pytest.fixture
+async def server(sub_app: web.Application) -> AsyncIterator[BaseTestServer]:
     app = web.Application()
-    app.add_subapp("/v1", create_openai_app(model, "tiny"))
+    app.add_subapp("/v1", sub_app)
     async with TestServer(app, host="127.0.0.1") as started:
         yield started
 
@@ -179,3 +188,138 @@ async def test_client_leaving_mid_stream_cancels_generation(
     ended = [r.getMessage().split() for r in caplog.records if r.msg.startswith("Generated")]
     assert ended[0][-1] == "cancelled."
     assert int(ended[0][1]) < 900
+
+
+def _body(**extra: Any) -> bytes:
+    return json.dumps({"model": "tiny", "messages": QUESTION, **extra}).encode()
+
+
+_HI = '{"role": "user", "content": "hi"}'
+
+
+@pytest.mark.parametrize(
+    ("raw", "param", "code"),
+    [
+        (b'{"messages": [{"role": {"a": 1}, "content": "hi"}]}', "messages[0].role", None),
+        (_body(seed=-1), "seed", None),
+        (_body(stream="false"), "stream", None),
+        (_body(logprobs="yes"), "logprobs", None),
+        (_body(stream_options="x"), "stream_options", None),
+        (_body(messages=[{"role": "user", "content": "hi"}] * 3000), "messages", None),
+        (_body(messages=[5]), "messages[0]", None),
+        (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', None, None),
+        (b'{"messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", None, None),
+        (f'{{"messages": [{_HI}], "max_tokens": {"9" * 5000}}}'.encode(), None, None),
+        (f'{{"messages": [{_HI}], "seed": {2**64}}}'.encode(), None, None),
+        (b"\xff\xfe", None, None),
+        (b"[1, 2]", None, None),
+        (_body(max_tokens=1001), "max_tokens", None),
+        (
+            _body(messages=[{"role": "user", "content": "parcel " * 40}], max_tokens=1000),
+            "messages",
+            "context_length_exceeded",
+        ),
+        (
+            _body(messages=[{"role": "user", "content": "parcel " * 1500}]),
+            "messages",
+            "context_length_exceeded",
+        ),
+    ],
+)
+async def test_malformed_requests_are_400_with_an_openai_error(
+    server: BaseTestServer, raw: bytes, param: str | None, code: str | None
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.make_url("/v1/chat/completions"), data=raw, headers=headers) as resp,
+    ):
+        assert resp.status == 400
+        body = await resp.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error"
+    assert error["message"]
+    assert (error["param"], error["code"]) == (param, code)
+
+
+async def test_without_max_tokens_the_answer_gets_what_the_context_leaves(
+    client: openai.AsyncOpenAI,
+) -> None:
+    long = [{"role": "user", "content": "parcel " * 500}]
+    answer = await client.chat.completions.create(
+        model="tiny",
+        messages=long,  # type: ignore[arg-type]
+        temperature=0,
+    )
+    assert answer.usage is not None
+    assert answer.usage.prompt_tokens + answer.usage.completion_tokens <= 1024
+
+
+async def test_client_leaving_a_non_streamed_answer_cancels_generation(
+    server: BaseTestServer, model: LocalModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="llm.local.runtime")
+    body = {"model": "tiny", "messages": QUESTION, "max_tokens": 900, "temperature": 0}
+    async with aiohttp.ClientSession() as session:
+        asking = asyncio.create_task(
+            session.post(server.make_url("/v1/chat/completions"), json=body)
+        )
+        await until(lambda: model.gate.busy)  # It generates.
+        asking.cancel()  # The client goes away.
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+    await until(lambda: not model.gate.busy)
+    ended = [r.getMessage().split() for r in caplog.records if r.msg.startswith("Generated")]
+    assert ended[0][-1] == "cancelled."
+    assert int(ended[0][1]) < 900
+
+
+async def test_customer_turns_go_before_queued_api_calls(tiny_dir: Path) -> None:
+    async with LocalModel.load(tiny_dir / "onnx", threads=1, max_queue=2) as busy:
+        app = web.Application()
+        app.add_subapp("/v1", create_openai_app(busy, "tiny"))
+        async with (
+            TestServer(app, host="127.0.0.1") as started,
+            openai.AsyncOpenAI(
+                base_url=str(started.make_url("/v1")), api_key="x", max_retries=0
+            ) as api,
+        ):
+            done: list[str] = []
+
+            async def call(name: str) -> None:
+                await api.chat.completions.create(model="tiny", messages=QUESTION, max_tokens=2)
+                done.append(name)
+
+            async def turn() -> None:
+                await busy.complete([ChatMessage("user", "hi")], GenerationSettings(2))
+                done.append("customer")
+
+            await busy.gate.acquire()  # Someone holds the model.
+            calls = [asyncio.create_task(call(f"api{i}")) for i in range(2)]
+            await until(lambda: busy.queue_depth == 2)  # The API calls fill their queue...
+            customer = asyncio.create_task(turn())
+            await until(lambda: busy.queue_depth == 3)  # ...but the customer gets in,
+            busy.gate.release()
+            await asyncio.gather(customer, *calls)
+    assert done[0] == "customer"  # and goes first.
+
+
+async def test_drain_ends_a_running_stream_with_done_and_refuses_new(
+    server: BaseTestServer, sub_app: web.Application, model: LocalModel
+) -> None:
+    body = {"model": "tiny", "messages": QUESTION, "max_tokens": 900, "stream": True}
+    endpoint = sub_app[ENDPOINT]
+    async with aiohttp.ClientSession() as session:
+        url = server.make_url("/v1/chat/completions")
+        async with session.post(url, json=body) as running:
+            assert (await running.content.readline()).startswith(b"data: {")
+            assert await endpoint.drain(0.0)
+            events = sse_payloads((await running.read()).decode())
+        async with session.post(url, json=body) as refused:
+            assert refused.status == 503
+            assert refused.headers["Retry-After"] == "2"
+    assert events[-1] == "[DONE]"
+    assert events[-2]["error"]["code"] == "server_shutting_down"
+    await until(lambda: not model.gate.busy)  # The generation stopped.

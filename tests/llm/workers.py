@@ -33,6 +33,7 @@ logging:
   json: false
 llm:
   local: {{max_queue: 1, max_wait_s: 120, threads: 1, max_new_tokens: 16}}
+  api: {{max_tokens: 4000}}
 """
 # Sampled at temperature 2 the model almost never ends an answer by itself: with
 # this seed it writes on until the client goes away.
