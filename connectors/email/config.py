@@ -71,6 +71,8 @@ class EmailConfig(_Section):
         poll_interval_s: Seconds between mailbox scans (and the longest IDLE).
         idle: Wait with IMAP IDLE when the server supports it, else poll.
         max_attachment_bytes: Larger attachments are noted as too large.
+        max_mail_bytes: A larger mail is not parsed: it is logged, counted
+            (``too_large``) and left answered by nobody but the team.
         reconnect_min_s: The first wait before reconnecting; it doubles.
         reconnect_max_s: The longest wait between reconnects.
         timeout_s: Limit of one IMAP command.
@@ -84,6 +86,7 @@ class EmailConfig(_Section):
     poll_interval_s: float = Field(default=60.0, gt=0)
     idle: bool = True
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    max_mail_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=300.0, gt=0)

@@ -96,8 +96,17 @@ class EmailConnector(Service):
         Raises:
             StorageError: It could not be stored; it must stay unseen.
         """
+        if len(raw) > self.config.max_mail_bytes:
+            _LOGGER.error(
+                "A mail of %d bytes is over max_mail_bytes (%d) and is not read.",
+                len(raw),
+                self.config.max_mail_bytes,
+            )
+            metrics.INBOUND_IGNORED.labels(CHANNEL, "too_large").inc()
+            return
         try:
-            mail = parse_email(raw, self.config.max_attachment_bytes)
+            # Parsing a large mail takes seconds of CPU: off the event loop.
+            mail = await asyncio.to_thread(parse_email, raw, self.config.max_attachment_bytes)
         except (ChannelError, ValueError, LookupError) as exc:
             _LOGGER.error("An unreadable mail is skipped: %s", exc)
             metrics.INBOUND_IGNORED.labels(CHANNEL, "unreadable").inc()
