@@ -5,6 +5,10 @@ HMAC-SHA256 of the user id under ``identity_secret``. A visitor whose hash
 matches is marked verified in the inbound metadata; anyone else, including a
 visitor with a wrong hash, stays anonymous. A wrong hash is logged, never
 explained to the client.
+
+A verified user's conversation is the user's, whatever browser or visitor id
+they come with (:func:`conversation_key`): signing in as another user in the
+same browser never shows the previous user's history.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
 _LOGGER = logging.getLogger(__name__)
-MAX_USER_ID_CHARS = 256
+#: The prefix of a verified user's conversation key; visitor ids cannot hold ``:``.
+USER_KEY_PREFIX = "user:"
+#: The key must fit the conversation id column (255 characters).
+MAX_USER_ID_CHARS = 255 - len(USER_KEY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,13 @@ class Identity:
 
 
 ANONYMOUS = Identity()
+
+
+def conversation_key(identity: Identity, visitor: str) -> str:
+    """The conversation's external id: the verified user's key, else the visitor id."""
+    if identity.verified and identity.user_id is not None:
+        return USER_KEY_PREFIX + identity.user_id
+    return visitor
 
 
 def sign(secret: str, user_id: str) -> str:

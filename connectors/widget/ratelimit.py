@@ -1,4 +1,7 @@
-"""Middleware: per-visitor and per-IP rate limits on messages (token buckets).
+"""Middleware: per-conversation and per-IP rate limits on messages (token buckets).
+
+The conversation is the visitor's, or the signed-in user's whatever browser
+they use.
 
 A message over either limit gets an error frame and is not stored. Buckets
 live in this process, so with several replicas each enforces its own share;
@@ -68,7 +71,7 @@ class RateLimit:
         Raises:
             FrameError: ``rate_limited``; the message is not stored.
         """
-        if not self.ips.take(peer.ip) or not self.visitors.take(peer.visitor):
+        if not self.ips.take(peer.ip) or not self.visitors.take(peer.key or peer.visitor):
             raise FrameError(
                 "rate_limited",
                 "too many messages; wait a moment and send it again",

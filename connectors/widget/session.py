@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,9 @@ from aiohttp import WSMsgType
 
 from bot import metrics
 from bot.bus import conversation_topic
-from bot.errors import StorageError
+from bot.errors import InvalidInput, StorageError
+from bot.storage import visitor_secrets
+from connectors.widget.access import Access, admit, claim, short
 from connectors.widget.identity import verify
 from connectors.widget.translate import (
     CHANNEL,
@@ -76,6 +79,7 @@ class WidgetSession:
         self.config = config
         self.middleware = middleware
         self.peer = Peer("", ip)
+        self.access = Access("", "", None)
         self._sent: set[int] = set()
         self._lock = asyncio.Lock()
         self._typed_at = -TYPING_INTERVAL_S
@@ -89,11 +93,18 @@ class WidgetSession:
 
     async def _open(self, hello: Hello, frames: AsyncIterator[Frame]) -> None:
         identity = verify(self.config.identity_secret, hello.user_id, hello.user_hash)
-        self.peer = Peer(hello.visitor, self.peer.ip, identity)
-        with self.ctx.bus.subscribe(conversation_topic(CHANNEL, hello.visitor)) as events:
+        try:
+            self.access = await admit(self.ctx.store, hello, identity)
+        except StorageError as exc:
+            _LOGGER.warning("Cannot open a widget conversation now: %s", exc)
+            await self._error(FrameError("unavailable", "try again in a moment", retry=True))
+            return  # the socket closes; the widget reconnects with backoff
+        self.peer = Peer(self.access.visitor, self.peer.ip, identity, self.access.key)
+        with self.ctx.bus.subscribe(conversation_topic(CHANNEL, self.access.key)) as events:
             # Subscribed before the replay reads the store: nothing falls in between.
             await self._greet(hello)
-            pump = asyncio.create_task(self._pump(events), name=f"widget:{hello.visitor}")
+            name = f"widget:{short(self.access.key)}"
+            pump = asyncio.create_task(self._pump(events), name=name)
             try:
                 await self._serve(frames)
             finally:
@@ -123,25 +134,32 @@ class WidgetSession:
 
     async def _greet(self, hello: Hello) -> None:
         online = self.config.is_open(datetime.now(UTC))
-        await self._send(
-            {
-                "type": "hello",
-                "visitor": hello.visitor,
-                "verified": self.peer.identity.verified,
-                "online": online,
-                "offline_message": None if online else self.config.offline_message,
-                "max_chars": self.ctx.server.max_message_chars,
-            }
-        )
-        last = await self._replay(hello.last_id) if hello.resume else hello.last_id
+        frame: dict[str, Any] = {
+            "type": "hello",
+            "visitor": self.access.visitor,
+            "verified": self.peer.identity.verified,
+            "online": online,
+            "offline_message": None if online else self.config.offline_message,
+            "max_chars": self.ctx.server.max_message_chars,
+        }
+        if self.access.issued:
+            frame["secret"] = self.access.secret
+        await self._send(frame)
+        resume = hello.resume and not self.access.renewed
+        last = await self._replay(hello.last_id) if resume else hello.last_id
         await self._send({"type": "synced", "last_id": last})
 
     async def _replay(self, after: int) -> int:
         """Send the stored messages after id ``after``; return the last id now known."""
         store = self.ctx.store
         try:
-            conversation = await store.conversation(CHANNEL, self.peer.visitor, self.peer.visitor)
-            transcript = await store.transcript(conversation.id)
+            conversation_id = self.access.conversation_id
+            if conversation_id is None:  # created since the hello, perhaps
+                conversation = await visitor_secrets.find(store, CHANNEL, self.access.key)
+                if conversation is None:
+                    return after
+                conversation_id = conversation.id
+            transcript = await store.transcript(conversation_id)
         except StorageError as exc:
             _LOGGER.warning("Cannot replay a widget conversation now: %s", exc)
             await self._error(FrameError("unavailable", "history is unavailable", retry=True))
@@ -179,10 +197,10 @@ class WidgetSession:
     def _typing(self) -> None:
         """Tell the agent console the customer is typing (at most once a second)."""
         now = time.monotonic()
-        if now - self._typed_at < TYPING_INTERVAL_S or not self.peer.visitor:
+        if now - self._typed_at < TYPING_INTERVAL_S or not self.peer.key:
             return
         self._typed_at = now
-        topic = conversation_topic(CHANNEL, self.peer.visitor)
+        topic = conversation_topic(CHANNEL, self.peer.key)
         self.ctx.bus.publish(topic, {"type": "typing", "who": "customer"})
 
     async def _on_message(self, message: ClientMessage) -> None:
@@ -200,9 +218,17 @@ class WidgetSession:
         await self.middleware[index](message, self.peer, lambda: self._through(message, index + 1))
 
     async def _submit(self, message: ClientMessage) -> None:
-        """Store the message, then acknowledge it (never before it is durable)."""
+        """Store the message, then acknowledge it (never before it is durable).
+
+        A message the schema can never hold gets a final ``invalid`` error;
+        only an outage gets one the client retries.
+        """
         try:
+            await self._claim()
             received = await self.ctx.submit(to_inbound(self.peer, message))
+        except InvalidInput as exc:
+            _LOGGER.info("A widget message was refused for good: %s", exc)
+            raise FrameError("invalid", str(exc), message.client_id) from exc
         except StorageError as exc:
             _LOGGER.warning("A widget message was not stored; the client retries: %s", exc)
             detail = "the message could not be stored; it will be sent again"
@@ -215,6 +241,13 @@ class WidgetSession:
                 "duplicate": not received.created,
             }
         )
+
+    async def _claim(self) -> None:
+        """Before the first message, store the digest of this session's secret."""
+        if self.access.claimed:
+            return
+        conversation_id = await claim(self.ctx.store, self.access)
+        self.access = replace(self.access, conversation_id=conversation_id, claimed=True)
 
     async def _deliver(self, frame: dict[str, Any]) -> None:
         """Send a ``message`` frame unless this socket sent that id already."""

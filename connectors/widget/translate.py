@@ -2,9 +2,11 @@
 
 Client frames (JSON text):
 
-- ``{"type": "hello", "visitor", "last_id", "resume", "user_id"?, "user_hash"?}``
-  opens the session; the server answers ``hello``, replays what the visitor
-  missed as ``message`` frames, then sends ``synced``.
+- ``{"type": "hello", "visitor", "secret"?, "last_id", "resume", "user_id"?,
+  "user_hash"?}`` opens the session; the server answers ``hello`` (with the
+  ``visitor`` id to use from now on, and a new ``secret`` when it issued one,
+  see :mod:`connectors.widget.access`), replays what the visitor missed as
+  ``message`` frames, then sends ``synced``.
 - ``{"type": "message", "client_id", "text", "title"?}``: a message (``title``
   is the label of the quick reply whose payload is ``text``); answered by
   ``{"type": "ack", "client_id", "id", "duplicate"}`` once it is stored.
@@ -15,7 +17,8 @@ Server frames: ``hello``, ``synced``, ``ack``, ``message`` (``id``,
 ``direction``, ``text``, ``buttons``, ``at``, ``client_id``/``title`` of an
 inbound, ``agent``/``handoff`` of an outbound), ``typing``, ``token``,
 ``status``, ``pong`` and ``error`` (``reason``, ``detail``, ``client_id``,
-``retry``).
+``retry``). A client resends a message only after an error with ``retry``
+true; any other error is final for that message.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot import wirejson
 from bot.errors import ChannelError
 from bot.messages import InboundMessage
 from connectors.widget.identity import ANONYMOUS, Identity
@@ -76,6 +80,7 @@ class Hello:
     resume: bool = False
     user_id: object = None
     user_hash: object = None
+    secret: object = None
 
 
 @dataclass(frozen=True)
@@ -101,11 +106,20 @@ class Typing:
 
 @dataclass(frozen=True)
 class Peer:
-    """The visitor behind a socket."""
+    """The visitor behind a socket.
+
+    Attributes:
+        visitor: The browser's visitor id (never logged in clear).
+        ip: The client's address, for per-IP limits.
+        identity: The verified user, or anonymous.
+        key: The conversation's external id: the visitor id, or the verified
+            user's key (see :func:`connectors.widget.identity.conversation_key`).
+    """
 
     visitor: str
     ip: str
     identity: Identity = ANONYMOUS
+    key: str = ""
 
 
 Frame = Hello | ClientMessage | Ping | Typing
@@ -137,6 +151,7 @@ def _hello(data: dict[str, Any]) -> Hello:
         data.get("resume") is True,
         data.get("user_id"),
         data.get("user_hash"),
+        data.get("secret"),
     )
 
 
@@ -150,7 +165,8 @@ def _message(data: dict[str, Any]) -> ClientMessage:
         raise FrameError("malformed", "'text' must be a string", client_id)
     title = data.get("title")
     if title is not None and (not isinstance(title, str) or len(title) > MAX_TITLE_CHARS):
-        raise FrameError("malformed", f"'title' must be a string of at most {MAX_TITLE_CHARS}")
+        detail = f"'title' must be a string of at most {MAX_TITLE_CHARS}"
+        raise FrameError("malformed", detail, client_id)
     return ClientMessage(client_id, text, title or None)
 
 
@@ -172,18 +188,33 @@ def parse_frame(raw: str, max_bytes: int) -> Frame:
     Raises:
         FrameError: It is too large, not JSON, not an object, or not a known frame.
     """
-    if len(raw.encode()) > max_bytes:
+    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
         raise FrameError("frame_too_large", f"a frame may have at most {max_bytes} bytes")
     try:
-        data = json.loads(raw)
-    except ValueError:
-        raise FrameError("malformed", "the frame is not valid JSON") from None
+        data = wirejson.loads(raw)
+    except wirejson.InvalidPayload as exc:
+        detail = str(exc).replace("the body", "the frame")
+        raise FrameError("malformed", detail, _client_id_of(raw)) from None
     if not isinstance(data, dict):
         raise FrameError("malformed", "a frame must be a JSON object")
     parser = _PARSERS.get(data.get("type"))
     if parser is None:
         raise FrameError("unknown_type", f"unknown frame type {data.get('type')!r}")
     return parser(data)
+
+
+def _client_id_of(raw: str) -> str | None:
+    """The ``client_id`` of a refused frame, if plain JSON can read one.
+
+    It goes into the error frame, so the client knows which message is refused
+    for good and stops resending it.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    client_id = data.get("client_id") if isinstance(data, dict) else None
+    return client_id if isinstance(client_id, str) and _is_id(client_id) else None
 
 
 def check_text(message: ClientMessage, max_chars: int) -> None:
@@ -202,8 +233,9 @@ def check_text(message: ClientMessage, max_chars: int) -> None:
 def to_inbound(peer: Peer, message: ClientMessage) -> InboundMessage:
     """The inbound message of a visitor's frame.
 
-    The conversation is the visitor's; the idempotency key is the client id,
-    namespaced by the visitor so one visitor's ids never meet another's.
+    The conversation is the peer's (the visitor's, or the verified user's);
+    the idempotency key is the client id, namespaced by the browser's visitor
+    id so one browser's ids never meet another's.
     """
     metadata: dict[str, Any] = {"client_id": message.client_id, "verified": False}
     if peer.identity.verified:
@@ -211,7 +243,8 @@ def to_inbound(peer: Peer, message: ClientMessage) -> InboundMessage:
     if message.title:
         metadata["title"] = message.title
     key = f"{peer.visitor}:{message.client_id}"
-    return InboundMessage(CHANNEL, peer.visitor, peer.visitor, message.text, key, metadata)
+    conversation = peer.key or peer.visitor
+    return InboundMessage(CHANNEL, conversation, conversation, message.text, key, metadata)
 
 
 def message_frame(

@@ -7,6 +7,11 @@
  * Customer and bot text is only ever put into the page with textContent and
  * DOM nodes (a small markdown subset: **bold**, *italics*, http(s) links, line
  * breaks), never with innerHTML.
+ *
+ * The browser keeps a visitor id and the secret the server issued for it; both
+ * are needed to see the conversation again. The stored state belongs to one
+ * signed-in user (data-user-id) or to nobody: a page for another user, or
+ * HelplineWidget.reset() at sign-out, starts a fresh anonymous state.
  */
 (function () {
   "use strict";
@@ -51,11 +56,27 @@
     }).join("");
   }
 
+  var STATE_KEYS = ["visitor", "secret", "pending", "started"];
+  function forgetState() {
+    STATE_KEYS.forEach(function (key) {
+      try {
+        localStorage.removeItem(PREFIX + key);
+      } catch (e) {
+        /* nothing stored */
+      }
+    });
+  }
+  if (load("user", null) !== options.userId) {
+    // Another user (or nobody) used this browser last: nothing of theirs is kept.
+    forgetState();
+    save("user", options.userId);
+  }
   var visitor = load("visitor", null);
   if (!visitor) {
     visitor = newId();
     save("visitor", visitor);
   }
+  var secret = load("secret", null);
 
   /* -------------------------------------------------------------------- DOM */
   function el(tag, className, text) {
@@ -321,6 +342,8 @@
   var attempt = 0;
   var restartHintMs = 0; // a server that restarts asks us to wait this long first
   var retryTimer = null;
+  var flushTimer = null;
+  var flushDelay = 2000; // after a retryable error; doubles up to 30 s
 
   var typedAt = 0;
   function sendTyping() {
@@ -354,12 +377,21 @@
     log.scrollTop = log.scrollHeight;
     if (ready) sendFrame({ type: "message", client_id: message.client_id, text: text, title: title || undefined });
   }
+  function flushLater() {
+    if (flushTimer) return; // one resend for every retryable error meanwhile
+    flushTimer = setTimeout(function () {
+      flushTimer = null;
+      flush();
+    }, flushDelay);
+    flushDelay = Math.min(30000, flushDelay * 2);
+  }
   function failed(frame) {
     var node = mine(frame.client_id);
-    if (frame.retry) {
-      setTimeout(flush, 2000);
+    if (frame.retry === true) {
+      flushLater();
       return;
     }
+    // Any other error is final: this message is never sent again.
     forget(frame.client_id);
     if (node) {
       node.dataset.state = "failed";
@@ -368,8 +400,38 @@
       system("Error: " + frame.detail);
     }
   }
+  function clearLog() {
+    Array.prototype.slice.call(log.querySelectorAll(".hl-msg[data-id], .hl-system")).forEach(
+      function (node) { node.remove(); }
+    );
+    seen.clear();
+    lastId = 0;
+    agent = null;
+    notice(handoff, "");
+  }
+  function adopt(f, socket) {
+    // The server issued a visitor secret, and a new visitor id if ours was refused.
+    var stored = load("secret", null);
+    if (stored && (stored !== socket.presented || load("visitor", null) !== socket.visitor)) {
+      // Another tab stored its pair first: use it, so that one secret serves them all.
+      visitor = load("visitor", visitor);
+      secret = stored;
+      socket.close();
+      return false;
+    }
+    if (f.visitor !== visitor) {
+      clearLog();
+      save("started", (started = false));
+    }
+    visitor = f.visitor;
+    secret = f.secret;
+    save("visitor", visitor);
+    save("secret", secret);
+    return true;
+  }
   var handlers = {
-    hello: function (f) {
+    hello: function (f, socket) {
+      if (f.secret && !adopt(f, socket)) return;
       attempt = 0;
       notice(connection, "");
       notice(offline, f.online ? "" : f.offline_message);
@@ -381,6 +443,7 @@
       flush();
     },
     ack: function (f) {
+      flushDelay = 2000;
       forget(f.client_id);
       var node = mine(f.client_id);
       if (node) confirm(node, f.id);
@@ -408,11 +471,14 @@
     ws = socket;
     host.dataset.connection = "connecting";
     socket.onopen = function () {
+      socket.visitor = visitor;
+      socket.presented = secret;
       sendFrame({
         type: "hello",
         visitor: visitor,
+        secret: secret || undefined,
         last_id: lastId,
-        resume: started,
+        resume: started || !!options.userId,
         user_id: options.userId,
         user_hash: options.userHash,
       });
@@ -425,7 +491,7 @@
         return;
       }
       var handler = handlers[frame.type];
-      if (handler) handler(frame);
+      if (handler && ws === socket) handler(frame, socket);
     };
     socket.onclose = function () {
       if (ws !== socket) return;
@@ -496,7 +562,33 @@
     node.dataset.state = "pending";
     log.appendChild(node);
   });
-  window.HelplineWidget = { open: open, close: close, visitor: visitor };
+  function reset() {
+    // Sign-out: forget the visitor, its secret and its unsent messages; start anonymous.
+    forgetState();
+    options.userId = options.userHash = null;
+    save("user", null);
+    visitor = newId();
+    save("visitor", visitor);
+    secret = null;
+    pending = [];
+    started = false;
+    clearLog();
+    root.querySelectorAll(".hl-user:not([data-id])").forEach(function (node) { node.remove(); });
+    var socket = ws;
+    ws = null;
+    ready = false;
+    clearTimeout(retryTimer);
+    clearTimeout(flushTimer);
+    flushTimer = null;
+    if (socket) socket.close();
+    attempt = 0;
+    connect();
+  }
+  window.HelplineWidget = { open: open, close: close, reset: reset };
+  Object.defineProperty(window.HelplineWidget, "visitor", {
+    get: function () { return visitor; },
+    enumerable: true,
+  });
   function mount() {
     document.body.appendChild(host);
     connect();

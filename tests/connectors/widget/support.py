@@ -42,17 +42,28 @@ def new_id() -> str:
 class WidgetSocket:
     """One widget connection, speaking the frames the browser script speaks."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, visitor: str) -> None:
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, visitor: str, secret: str | None = None
+    ) -> None:
         self.ws = ws
         self.visitor = visitor
+        self.secret = secret
         self.frames: list[Frame] = []
 
     async def hello(self, last_id: int = 0, resume: bool = False, **extra: Any) -> Frame:
-        """Open the session; return the server's hello (replayed messages land in frames)."""
+        """Open the session; return the server's hello (replayed messages land in frames).
+
+        The socket presents its secret, if it has one, and keeps the visitor id
+        and secret the server answers with, as the browser script does.
+        """
         frame = {"type": "hello", "visitor": self.visitor, "last_id": last_id, "resume": resume}
+        if self.secret is not None:
+            frame["secret"] = self.secret
         await self.ws.send_json({**frame, **extra})
         hello = await self.next(lambda f: f["type"] == "hello")
         await self.next(lambda f: f["type"] == "synced")
+        self.visitor = hello["visitor"]
+        self.secret = hello.get("secret", self.secret)
         return hello
 
     async def send(self, text: str, client_id: str | None = None, **extra: Any) -> str:

@@ -65,9 +65,11 @@ def _guard_the_loop(client: TestClient[Any, Any], no_blocking: None) -> None:
 async def connect(client: TestClient[Any, Any]) -> AsyncIterator[Callable[..., Any]]:
     sockets: list[WidgetSocket] = []
 
-    async def open_socket(visitor: str | None = None, origin: str = ORIGIN) -> WidgetSocket:
+    async def open_socket(
+        visitor: str | None = None, origin: str = ORIGIN, secret: str | None = None
+    ) -> WidgetSocket:
         ws = await client.ws_connect("/widget/ws", headers={"Origin": origin})
-        sockets.append(WidgetSocket(ws, visitor or new_id()))
+        sockets.append(WidgetSocket(ws, visitor or new_id(), secret))
         return sockets[-1]
 
     yield open_socket
@@ -133,12 +135,12 @@ async def test_resume_replays_what_was_missed_once(
     pushed = await runtime(client).dispatcher.push(
         conversation.id, {"text": "Hi, Ana here.", "metadata": {"agent": {"name": "Ana"}}}
     )
-    back = await connect(first.visitor)
+    back = await connect(first.visitor, secret=first.secret)
     await back.hello(last_id=seen, resume=True)
     replayed = back.messages()
     assert [(f["text"], f.get("agent")) for f in replayed] == [("Hi, Ana here.", "Ana")]
     assert replayed[0]["id"] == pushed.metadata["message_id"]
-    fresh = await connect(first.visitor)
+    fresh = await connect(first.visitor, secret=first.secret)
     await fresh.hello(resume=True)
     assert [f["text"] for f in fresh.messages()] == ["/check_order", ASK, "Hi, Ana here."]
     ids = [f["id"] for f in fresh.messages()]
