@@ -128,10 +128,15 @@ class NLUSettings(_Section):
 
 
 class DialogueSettings(_Section):
-    """Time limits of the dialogue engine, in seconds."""
+    """Time limits of the dialogue engine, in seconds, and how often a turn may fail.
+
+    ``max_turn_attempts``: failed turns after which a message is set aside as
+    ``failed`` and the customer told (see :mod:`bot.turn_guard`).
+    """
 
     action_timeout_s: float = Field(default=5.0, gt=0)
     turn_timeout_s: float = Field(default=30.0, gt=0)
+    max_turn_attempts: int = Field(default=3, ge=1, le=100)
 
 
 class ActionsSettings(_Section):

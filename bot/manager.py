@@ -16,14 +16,16 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot import metrics, tracing
+from bot import metrics, tracing, turn_fields
 from bot.dialogue.events import Event, UserUttered
 from bot.dialogue.nlu import Intent, ParseResult
 from bot.dialogue.state import DialogueState
+from bot.errors import StorageError
 from bot.logs import bind_conversation, unbind_conversation
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.storage.console_store import ConsoleStore
 from bot.storage.records import TurnRecord
+from bot.turn_guard import DEFAULT_MAX_ATTEMPTS, TurnGuard
 
 if TYPE_CHECKING:
     from bot.dialogue.engine import Engine, TurnResult
@@ -109,16 +111,25 @@ class DialogueManager:
 
     ``locks`` serialise each conversation's turns; the default is in-process,
     and several replicas pass Redis-backed ones (:mod:`bot.replicas.locks`).
+    A message whose turn fails ``max_attempts`` times is set aside as
+    ``failed`` and the customer told (:mod:`bot.turn_guard`).
     """
 
     def __init__(
-        self, engine: Engine, nlu: NLU, store: Store, locks: TurnLocks | None = None
+        self,
+        engine: Engine,
+        nlu: NLU,
+        store: Store,
+        locks: TurnLocks | None = None,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
         self.engine = engine
         self.nlu = nlu
         self.store = store
         self.console = ConsoleStore(store)
         self._locks: TurnLocks = locks or _Locks()
+        self.guard = TurnGuard(store, engine.project.domain, max_attempts)
 
     @tracing.inbound
     async def handle(
@@ -140,7 +151,7 @@ class DialogueManager:
             received = await self.accept(message)
             conv, context = received.conversation, received.context
             if context.status == "pending":
-                return await self._turn(
+                return await self._guarded(
                     conv, received.inbound_id, context, message.text, message.metadata, delivered
                 )
             replies = await self.store.replies_to(received.inbound_id)
@@ -176,22 +187,51 @@ class DialogueManager:
             context, text, metadata = await self.store.turn_input(received.inbound_id)
             if context.status != "pending":
                 return []
-            return await self._turn(conv, received.inbound_id, context, text, metadata)
+            return await self._guarded(conv, received.inbound_id, context, text, metadata)
 
     async def recover(self) -> int:
-        """Run the turns of messages stored but never processed (after a crash)."""
+        """Run the turns of messages stored but never processed (after a crash).
+
+        A turn that fails is tried again, then set aside (:mod:`bot.turn_guard`);
+        one the store cannot run now stays pending for the recovery loop. Either
+        way the others still run, and startup goes on.
+        """
         pending = await self.store.pending_inbound()
         for stored in pending:
             conv = await self.store.conversation_by_id(stored.conversation_id)
             if conv is None:
                 continue
-            async with self._locks.hold((conv.channel, conv.external_id)):
-                context = await self.store.turn_context(stored.id)
-                if context.status == "pending":
-                    await self._turn(conv, stored.id, context, stored.text, stored.metadata)
+            try:
+                async with self._locks.hold((conv.channel, conv.external_id)):
+                    context = await self.store.turn_context(stored.id)
+                    if context.status == "pending":
+                        await self._guarded(conv, stored.id, context, stored.text, stored.metadata)
+            except StorageError as exc:
+                _LOGGER.warning("Message %d stays pending: %s.", stored.id, exc)
         if pending:
             _LOGGER.info("Recovered %d unprocessed messages.", len(pending))
         return len(pending)
+
+    async def _guarded(
+        self,
+        conv: ConversationRow,
+        inbound_id: int,
+        context: TurnContext,
+        text: str,
+        metadata: dict[str, Any],
+        delivered: bool = False,
+    ) -> list[OutboundMessage]:
+        """Run the turn through the guard, which counts and limits its attempts."""
+
+        def outbound(reply_id: int, reply: dict[str, Any]) -> OutboundMessage:
+            return self._outbound(
+                conv, reply_id, reply["text"], reply["buttons"], reply["metadata"]
+            )
+
+        async def turn() -> list[OutboundMessage]:
+            return await self._turn(conv, inbound_id, context, text, metadata, delivered)
+
+        return await self.guard.run(conv.id, inbound_id, delivered, turn, outbound)
 
     @tracing.turn
     async def _turn(
@@ -223,7 +263,7 @@ class DialogueManager:
                 metrics.HANDOFFS.labels(result.handoff_reason).inc()
             metrics.TURNS.labels(result.route).inc()
             metrics.TURN_LATENCY.labels(result.route).observe(latency_ms / 1000)
-            _count_model_use(record)
+            turn_fields.count_model_use(record)
             return [
                 self._outbound(conv, i, r["text"], r["buttons"], r["metadata"])
                 for i, r in zip(ids, record.replies, strict=True)
@@ -321,7 +361,7 @@ class DialogueManager:
     ) -> TurnRecord:
         top = result.events[0] if result.events else None
         intent = top.intent if isinstance(top, UserUttered) else None
-        scores = _scores(result)
+        scores = turn_fields.scores(result)
         replies = [
             {
                 "text": r.text,
@@ -342,7 +382,7 @@ class DialogueManager:
             latency_ms=latency_ms,
             flow_id=result.flow_id,
             delivered=delivered,
-            **_answer_fields(result),
+            **turn_fields.answer_fields(result),
         )
 
     @staticmethod
@@ -356,38 +396,3 @@ class DialogueManager:
         choices = tuple(Button(b["title"], b.get("payload", b["title"])) for b in buttons)
         meta = {**metadata, "message_id": message_id}
         return OutboundMessage(conv.channel, conv.external_id, text, choices, meta)
-
-
-def _scores(result: TurnResult) -> dict[str, Any]:
-    """The local and cloud confidence of an open-ended turn, for the agent console."""
-    answer = result.answer
-    if answer is None:
-        return {}
-    pairs = (
-        ("local_confidence", answer.local_confidence),
-        ("cloud_confidence", answer.cloud_confidence),
-    )
-    return {key: round(value, 4) for key, value in pairs if value is not None}
-
-
-def _answer_fields(result: TurnResult) -> dict[str, Any]:
-    """The model provider, tokens, cost and citations of an open-ended turn."""
-    answer = result.answer
-    if answer is None:
-        return {}
-    return {
-        "provider": answer.provider,
-        "tokens_in": answer.tokens_in,
-        "tokens_out": answer.tokens_out,
-        "cost_usd": answer.cost_usd,
-        "citations": list(answer.citations) or None,
-    }
-
-
-def _count_model_use(record: TurnRecord) -> None:
-    """Add an open-ended turn's tokens and cost to the metrics."""
-    if record.provider is None:
-        return
-    metrics.LLM_TOKENS.labels(record.provider, "in").inc(record.tokens_in or 0)
-    metrics.LLM_TOKENS.labels(record.provider, "out").inc(record.tokens_out or 0)
-    metrics.LLM_COST.labels(record.provider).inc(record.cost_usd or 0.0)

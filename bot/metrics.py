@@ -37,6 +37,11 @@ NLU_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
     registry=REGISTRY,
 )
+TURNS_QUARANTINED = Counter(
+    "helpline_turns_quarantined_total",
+    "Inbound messages set aside as failed after their turns kept failing.",
+    registry=REGISTRY,
+)
 HANDOFFS = Counter(
     "helpline_handoffs_total",
     "Conversations handed to a human, by reason.",

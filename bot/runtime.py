@@ -180,7 +180,9 @@ class Runtime(Service):
             answerer = await self._start_llm(project) if self.llm_settings.enabled else None
             engine = Engine(project, self.actions, answerer, settings)
             locks = self.replicas.locks if self.replicas else None
-            self._manager = DialogueManager(engine, nlu, self.store, locks)
+            self._manager = DialogueManager(
+                engine, nlu, self.store, locks, max_attempts=self.config.dialogue.max_turn_attempts
+            )
             self.dispatcher.bind(self._manager)
             if self.replicas is None:  # replicas recover periodically (bot/replicas)
                 await self._manager.recover()

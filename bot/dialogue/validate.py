@@ -1,14 +1,16 @@
 """Cross-checks of flows against each other and against the domain.
 
 Unknown slots and responses, dangling step ids, unknown flows in
-``link``/``call``, and step cycles without a ``collect`` are all errors that
-name the file, the flow, the step and the line.
+``link``/``call``, and cycles of steps without a ``collect`` (within a flow
+or across flows that link or call each other, see :mod:`bot.dialogue.cycles`)
+are all errors that name the file, the flow, the step and the line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from bot.dialogue.cycles import check_cycles
 from bot.dialogue.domain import Domain
 from bot.dialogue.flows import END, Flow, Step
 from bot.errors import FlowError
@@ -48,7 +50,7 @@ def validate(flows: dict[str, Flow], domain: Domain, has_action: Callable[[str],
         _check_refs(flow, flow.guard.references if flow.guard else (), domain, None)
         for step in flow.steps.values():
             _check_step(flow, step, flows, domain, has_action)
-        _check_cycles(flow)
+    check_cycles(flows)
 
 
 def _check_refs(flow: Flow, refs: Iterable[str], domain: Domain, step: Step | None) -> None:
@@ -94,32 +96,3 @@ def _check_step(
             _check_response(flow, step, domain, name)
         elif name not in BUILTIN_ACTIONS and not has_action(name):
             raise _fail(flow, step, f"unknown action '{name}'")
-
-
-def _check_cycles(flow: Flow) -> None:
-    """Reject a loop of steps that never stops at a ``collect``."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-    def visit(step_id: str, path: list[str]) -> None:
-        state[step_id] = 1
-        path.append(step_id)
-        for branch in flow.steps[step_id].next:
-            target = branch.target
-            if target == END or target not in flow.steps:
-                continue
-            if state.get(target) == 1:
-                loop = path[path.index(target) :]
-                if not any(flow.steps[s].kind == "collect" for s in loop):
-                    raise _fail(
-                        flow,
-                        flow.steps[target],
-                        f"steps {' -> '.join([*loop, target])} form a cycle without a 'collect'",
-                    )
-            elif target not in state:
-                visit(target, path)
-        path.pop()
-        state[step_id] = 2
-
-    for step_id in flow.steps:
-        if step_id not in state:
-            visit(step_id, [])

@@ -58,7 +58,9 @@ async def set_aside(
         The id of the reply, or ``None`` when the message was not pending
         (another replica finished or set it aside first): then nothing changed.
     """
-    marked = await conn.execute(update(MESSAGES).where(*_pending(inbound_id)).values(status="failed"))
+    marked = await conn.execute(
+        update(MESSAGES).where(*_pending(inbound_id)).values(status="failed")
+    )
     if marked.rowcount != 1:
         return None
     fresh = update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(state=None)

@@ -245,3 +245,109 @@ def test_bad_slot_type_in_domain(tmp_path: Path) -> None:
     (tmp_path / "domain.yml").write_text("slots:\n  x:\n    type: number\n")
     with pytest.raises(FlowError, match=r"domain.yml:2: slot 'x' has unknown type 'number'"):
         load_project(tmp_path)
+
+
+def test_flows_that_link_each_other_in_a_cycle_are_rejected(tmp_path: Path) -> None:
+    """The first turn would utter until the step limit and the next one fail (issue 14)."""
+    message = error_of(
+        tmp_path,
+        """
+        flows:
+          ping:
+            description: x
+            steps:
+              - action: utter_done
+              - link: pong
+          pong:
+            description: y
+            steps:
+              - action: utter_done
+              - link: ping
+        """,
+    )
+    assert message.startswith(f"{tmp_path / 'flows.yml'}:7: flow 'ping', step '2_link_pong': ")
+    assert (
+        "flows that link or call each other ping.1_action_utter_done -> ping.2_link_pong -> "
+        "pong.1_action_utter_done -> pong.2_link_ping -> ping.1_action_utter_done "
+        "form a cycle without a 'collect'"
+    ) in message
+
+
+def test_flows_that_call_each_other_in_a_cycle_are_rejected(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        """
+        flows:
+          outer:
+            description: x
+            steps:
+              - call: inner
+              - action: utter_done
+          inner:
+            description: y
+            steps:
+              - noop: true
+                next:
+                  - if: slots.ok
+                    then: END
+                  - else:
+                      - call: outer
+        """,
+    )
+    assert message.startswith(f"{tmp_path / 'flows.yml'}:6: flow 'outer', step '1_call_inner': ")
+    assert "form a cycle without a 'collect'" in message
+
+
+def test_a_flow_linking_to_itself_is_rejected(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        """
+        flows:
+          again:
+            description: x
+            steps:
+              - link: again
+        """,
+    )
+    expected = "flows.yml:6: flow 'again', step '1_link_again': steps 1_link_again -> 1_link_again"
+    assert expected in message
+
+
+def test_flows_that_link_in_a_cycle_through_a_collect_are_allowed(tmp_path: Path) -> None:
+    """A cycle that asks the customer on each round waits for them: no runaway turn."""
+    load_project(
+        make(
+            tmp_path,
+            """
+            flows:
+              ask:
+                description: x
+                steps:
+                  - collect: order_id
+                  - link: again
+              again:
+                description: y
+                steps:
+                  - action: utter_done
+                  - link: ask
+              caller:
+                description: Calls a flow that asks, then starts over.
+                steps:
+                  - call: ask_ok
+                  - link: caller
+              ask_ok:
+                description: z
+                steps:
+                  - collect: ok
+            """,
+        )
+    )
+
+
+def test_a_long_chain_of_steps_is_checked_without_recursion(tmp_path: Path) -> None:
+    steps = "".join(f"      - id: s{i}\n        action: utter_done\n" for i in range(3000))
+    flows = f"flows:\n  long:\n    description: x\n    steps:\n{steps}      - link: long\n"
+    (tmp_path / "domain.yml").write_text(DOMAIN)
+    (tmp_path / "flows.yml").write_text(flows)
+    with pytest.raises(FlowError, match="form a cycle without a 'collect'"):
+        load_project(tmp_path)
