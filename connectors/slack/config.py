@@ -29,8 +29,9 @@ class SlackConfig(BaseModel):
         signing_secret: Verifies the requests Slack sends in events mode.
         app_token: The app-level token (``xapp-...``, scope
             ``connections:write``) that opens Socket Mode connections.
-        conversation: ``per_user``: one conversation per Slack user (DMs and
-            mentions alike); ``per_thread``: one per thread.
+        conversation: ``per_user``: one conversation per Slack user in each
+            place (their DM with the bot, and each channel they mention it
+            in, are apart); ``per_thread``: one per thread.
         api_url: The Web API base URL (tests and proxies point it elsewhere).
         agent_name_style: How a human agent's reply shows the agent:
             ``username`` posts under the agent's name and icon (needs the
@@ -38,6 +39,13 @@ class SlackConfig(BaseModel):
             ``Name: ``.
         agent_icon_emoji: The icon of agent replies without an ``icon_url``.
         request_timeout_s: The time limit of one Web API call.
+        button_clicks: Who may answer the bot's buttons: ``owner`` (the
+            user the reply answered; others get a note only they see and
+            the buttons stay) or ``anyone`` in the channel.
+        identify_retry_s: The first wait before asking Slack who the bot is
+            again, when it could not be reached at start; it doubles, with
+            jitter, up to ``identify_retry_max_s``.
+        identify_retry_max_s: The longest wait between those attempts.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -52,6 +60,9 @@ class SlackConfig(BaseModel):
     agent_name_style: Literal["username", "prefix"] = "username"
     agent_icon_emoji: str = ":bust_in_silhouette:"
     request_timeout_s: float = Field(default=10.0, gt=0)
+    button_clicks: Literal["owner", "anyone"] = "owner"
+    identify_retry_s: float = Field(default=1.0, gt=0)
+    identify_retry_max_s: float = Field(default=60.0, gt=0)
 
     @field_validator("bot_token")
     @classmethod

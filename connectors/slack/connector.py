@@ -1,7 +1,7 @@
 """The Slack connector: lifecycle, the payload chain and sending replies.
 
 Inbound payloads (over HTTP or Socket Mode) run through
-``IgnoreBots → handle``; ``handle`` stores the message with ``ctx.submit``
+``check_payload → IgnoreBots → handle``; ``handle`` stores the message with ``ctx.submit``
 and returns, so Slack is acknowledged within its 3 s and before the turn runs.
 Replies come back through :meth:`SlackConnector.send`, which posts them in
 the thread of the message they answer (found in the store, so a reply left
@@ -10,25 +10,30 @@ pending by a crash still finds its thread after a restart).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 
 from bot.errors import ChannelError, DeliveryError, StorageError
 from bot.lifecycle import Service
 from bot.tasks import OwnedTasks
+from bot.wirejson import InvalidPayload
+from connectors.slack import identify
 from connectors.slack.api import SlackApi
 from connectors.slack.ignore import BotIdentity, IgnoreBots
-from connectors.slack.pipeline import Ack, chain
+from connectors.slack.pipeline import Ack, chain, check_payload, invalid
 from connectors.slack.socket_mode import SocketModeTransport
 from connectors.slack.translate import (
     CHANNEL,
     action_to_inbound,
+    button_owner,
     chosen_update,
+    clicked_button,
+    clicker,
     escape,
     event_to_inbound,
+    not_yours_notice,
     render,
     thread_of_key,
 )
@@ -47,7 +52,22 @@ _LOGGER = logging.getLogger(__name__)
 REPLY_EVENT = "helpline_reply"
 #: How many messages of a thread or DM ``already_sent`` searches.
 CHECK_LIMIT = 200
-IDENTIFY_MAX_DELAY_S = 60.0
+
+
+class Target(NamedTuple):
+    """Where a reply goes in Slack.
+
+    Attributes:
+        channel: The Slack channel.
+        thread_ts: The thread, if any.
+        answered_ts: The ts of the message the reply answers, if known.
+        owner: The user the reply answers, who alone may click its buttons.
+    """
+
+    channel: str
+    thread_ts: str | None
+    answered_ts: str | None
+    owner: str | None
 
 
 def _reply_key(message: OutboundMessage) -> dict[str, Any]:
@@ -75,7 +95,7 @@ class SlackConnector(Service):
         self._ctx = ctx
         self.identity = BotIdentity()
         self._api = SlackApi(_secret(config.bot_token), config.api_url, config.request_timeout_s)
-        self._pipeline = chain([IgnoreBots(self.identity)], self.handle)
+        self._pipeline = chain([check_payload, IgnoreBots(self.identity)], self.handle)
         self._socket: SocketModeTransport | None = None
         self._tasks = OwnedTasks()
 
@@ -117,36 +137,21 @@ class SlackConnector(Service):
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.spawn(coro, name)
 
-    async def _identify(self) -> bool:
-        """Ask ``auth.test`` who the bot is; retry later in the background if Slack is down.
+    async def _identify(self) -> None:
+        """Ask ``auth.test`` who the bot is; if Slack is away, start the one retry loop.
 
         Raises:
             ChannelError: Slack refused the bot token.
         """
         try:
-            data = await self._api.call("auth.test")
+            await identify.ask(self._api, self.identity)
         except DeliveryError as exc:
-            if exc.permanent:
-                raise ChannelError(f"connectors.slack.bot_token: {exc}") from exc
             _LOGGER.warning("Cannot ask Slack who the bot is yet: %s; retrying.", exc)
-            self._spawn(self._identify_later(), "slack-auth-test")
-            return False
-        self.identity.user_id = data.get("user_id")
-        self.identity.bot_id = data.get("bot_id")
-        _LOGGER.info("Slack bot is %s in team %s.", data.get("user_id"), data.get("team_id"))
-        return True
-
-    async def _identify_later(self) -> None:
-        delay = 1.0
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                if await self._identify():
-                    return
-            except ChannelError:
-                _LOGGER.exception("Slack refused the bot token.")
-                return
-            delay = min(delay * 2, IDENTIFY_MAX_DELAY_S)
+            delays = identify.retry_delays(
+                self.config.identify_retry_s, self.config.identify_retry_max_s
+            )
+            retry = identify.ask_until_answered(self._api, self.identity, delays)
+            self._spawn(retry, identify.TASK_NAME)
 
     # -- inbound -----------------------------------------------------------
 
@@ -155,16 +160,50 @@ class SlackConnector(Service):
 
         The end of the chain, after the middleware. The turn runs later; a
         payload stored before (a retry) is acknowledged without running again.
+        A payload whose fields have the wrong types gets a 400 with the reason.
         """
         kind = payload.get("type")
         if kind == "url_verification":
             return Ack(body={"challenge": str(payload.get("challenge", ""))})
-        if kind == "event_callback":
-            inbound = event_to_inbound(payload, self.config.conversation, self.identity.user_id)
-        elif kind == "block_actions":
-            inbound = action_to_inbound(payload, self.config.conversation)
-        else:
-            return Ack(note=f"ignored: payload type {kind}")
+        try:
+            if kind == "event_callback":
+                user_id = self.identity.user_id
+                return await self._store(
+                    event_to_inbound(payload, self.config.conversation, user_id)
+                )
+            if kind == "block_actions":
+                return await self._click(payload)
+        except InvalidPayload as exc:
+            return invalid(str(exc))
+        return Ack(note=f"ignored: payload type {kind}")
+
+    async def _click(self, payload: Payload) -> Ack:
+        """Take a button click as its owner's answer; anyone else's only gets a note.
+
+        Raises:
+            InvalidPayload: A field the bot reads has the wrong type.
+        """
+        action, user = clicked_button(payload), clicker(payload)
+        owner = button_owner(action) if action is not None else None
+        if owner is not None and user != owner and self.config.button_clicks == "owner":
+            notice = not_yours_notice(payload, owner)
+            if notice is not None:
+                self._spawn(self._post_quietly("chat.postEphemeral", notice), "slack-not-yours")
+            return Ack(note="ignored: a click on buttons that answer another user")
+        inbound = action_to_inbound(payload, self.config.conversation)
+        update = chosen_update(payload)
+        ack = await self._store(inbound)
+        if inbound is not None and ack.ok and update is not None:
+            # Replace the clicked buttons by the choice, so they cannot be clicked twice.
+            self._spawn(self._post_quietly("chat.update", update), f"slack-choice:{user}")
+        return ack
+
+    async def _store(self, inbound: InboundMessage | None) -> Ack:
+        """Store ``inbound`` (before Slack is acknowledged).
+
+        A 503 if storage is down (Slack retries); a 400 if the store can never
+        take the message (too long, a NUL...), since retrying cannot help.
+        """
         if inbound is None:
             return Ack(note="ignored: nothing for the bot")
         try:
@@ -172,8 +211,8 @@ class SlackConnector(Service):
         except StorageError as exc:
             _LOGGER.warning("Slack message not stored; Slack will retry it: %s", exc)
             return Ack(status=503, note="storage is unavailable; retry later")
-        if kind == "block_actions":
-            self._spawn(self._show_choice(payload), f"slack-choice:{inbound.message_id}")
+        except ChannelError as exc:  # the message itself is at fault
+            return invalid(str(exc))
         return Ack()
 
     async def _submit(self, inbound: InboundMessage) -> None:
@@ -183,15 +222,12 @@ class SlackConnector(Service):
                 "Slack message %s was stored before; not answering again.", inbound.message_id
             )
 
-    async def _show_choice(self, payload: Payload) -> None:
-        """Replace the clicked buttons by the choice, so they cannot be clicked twice."""
-        update = chosen_update(payload)
-        if update is None:
-            return
+    async def _post_quietly(self, method: str, args: dict[str, Any]) -> None:
+        """Call ``method``, logging a failure: a cosmetic call is not worth a retry."""
         try:
-            await self._api.call("chat.update", **update)
+            await self._api.call(method, **args)
         except DeliveryError as exc:
-            _LOGGER.warning("Cannot show the choice on the Slack message: %s", exc)
+            _LOGGER.warning("Slack %s failed: %s", method, exc)
 
     # -- outbound ----------------------------------------------------------
 
@@ -202,12 +238,16 @@ class SlackConnector(Service):
             DeliveryError: Slack refused or could not be reached (see
                 :mod:`connectors.slack.api`), or no thread is known.
         """
-        channel, thread_ts, _ = await self._target(message)
-        body = render(message)
+        target = await self._target(message)
+        body = render(message, target.owner)
         body.update(self._agent_fields(message, body["text"]))
         metadata = {"event_type": REPLY_EVENT, "event_payload": _reply_key(message)}
         await self._api.call(
-            "chat.postMessage", channel=channel, thread_ts=thread_ts, metadata=metadata, **body
+            "chat.postMessage",
+            channel=target.channel,
+            thread_ts=target.thread_ts,
+            metadata=metadata,
+            **body,
         )
 
     async def already_sent(self, message: OutboundMessage) -> bool:
@@ -222,7 +262,7 @@ class SlackConnector(Service):
         Raises:
             DeliveryError: Slack could not be asked.
         """
-        channel, thread_ts, oldest = await self._target(message)
+        channel, thread_ts, oldest, _ = await self._target(message)
         args: dict[str, Any] = {"channel": channel, "include_all_metadata": "true"}
         if thread_ts is None:
             found = await self._api.read("conversations.history", limit=CHECK_LIMIT, **args)
@@ -255,8 +295,8 @@ class SlackConnector(Service):
             "icon_emoji": agent.get("icon_emoji") or self.config.agent_icon_emoji,
         }
 
-    async def _target(self, message: OutboundMessage) -> tuple[str, str | None, str | None]:
-        """The Slack channel and thread a reply goes to, and the ts of the message it answers.
+    async def _target(self, message: OutboundMessage) -> Target:
+        """The Slack channel and thread a reply goes to, the message it answers and its user.
 
         The thread of the message it answers; for a message no turn produced
         (an agent's), the thread of the customer's latest message (and no ts).
@@ -267,14 +307,16 @@ class SlackConnector(Service):
             raise DeliveryError(f"cannot read where the reply goes: {exc}") from exc
         if source is not None:
             ts = source.get("ts") if answered else None
-            return (
+            owner = source.get("owner") or source.get("user")
+            return Target(
                 str(source["channel"]),
                 source.get("thread_ts"),
                 ts if isinstance(ts, str) else None,
+                owner if isinstance(owner, str) else None,
             )
         thread = thread_of_key(message.conversation_id)
         if self.config.conversation == "per_thread" and thread is not None:
-            return (*thread, None)
+            return Target(*thread, None, None)
         raise DeliveryError(
             f"no Slack channel is known for conversation {message.conversation_id}", permanent=True
         )

@@ -240,6 +240,19 @@ class FakeSlack:
             return "message_not_found"
         return {"channel": params["channel"], "ts": params["ts"], "text": params.get("text", "")}
 
+    def _chat_postEphemeral(
+        self, params: dict[str, Any], request: web.Request
+    ) -> dict[str, Any] | str:
+        """A message only ``user`` sees; Slack answers with a ``message_ts``."""
+        channel = params.get("channel")
+        if not channel or channel in GONE_CHANNELS:
+            return GONE_CHANNELS.get(channel or "", "channel_not_found")
+        if not params.get("user"):
+            return "user_not_in_channel"
+        if not params.get("text") and not params.get("blocks"):
+            return "no_text"
+        return {"message_ts": f"{next(self._ts)}.000200"}
+
     def _apps_connections_open(
         self, params: dict[str, Any], request: web.Request
     ) -> dict[str, Any]:

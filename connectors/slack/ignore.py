@@ -39,7 +39,7 @@ def ignore_reason(payload: Payload, identity: BotIdentity) -> str | None:
     if not isinstance(event, dict):
         return "an event_callback without an event"
     subtype = event.get("subtype")
-    if subtype and subtype not in USER_SUBTYPES:
+    if subtype and (not isinstance(subtype, str) or subtype not in USER_SUBTYPES):
         return f"subtype {subtype}"
     if event.get("bot_id") or event.get("bot_profile"):
         own = identity.bot_id is not None and event.get("bot_id") == identity.bot_id

@@ -6,7 +6,8 @@ slack-sdk's aiohttp :class:`SocketModeClient` asks ``apps.connections.open``
 envelope to a listener. The listener only spawns a task this transport owns;
 that task runs the payload chain and acknowledges the ``envelope_id`` once
 the message is stored. An envelope that could not be stored is not
-acknowledged, so Slack redelivers it.
+acknowledged, so Slack redelivers it; one that can never be taken (a
+malformed payload) is acknowledged and dropped with a warning.
 """
 
 from __future__ import annotations
@@ -119,13 +120,15 @@ class SocketModeTransport:
         """Run one envelope's payload through the chain, then acknowledge it."""
         if request.type in PAYLOAD_TYPES:
             ack = await self._handle(request.payload)
-            if not ack.ok:
+            if ack.retry:
                 _LOGGER.warning(
                     "Not acknowledging envelope %s (%s); Slack will redeliver it.",
                     request.envelope_id,
                     ack.note,
                 )
                 return
+            if not ack.ok:  # it can never be taken: redelivery would not help
+                _LOGGER.warning("Dropping envelope %s: %s.", request.envelope_id, ack.note)
         else:
             _LOGGER.debug("Acknowledging a %s envelope without handling it.", request.type)
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))

@@ -2,7 +2,8 @@
 
 Inbound: a direct message (``message`` with ``channel_type: im``) or an
 ``app_mention`` becomes an :class:`InboundMessage` whose ``message_id`` is the
-event's ``event_id``, so a retried event is stored once. A ``block_actions``
+message's channel and ``ts``, so a retried event, or one message delivered as
+both ``message.im`` and ``app_mention``, is stored once. A ``block_actions``
 click on one of our buttons becomes the user's choice: its text is the
 button's value (a payload such as ``/affirm``).
 
@@ -17,6 +18,7 @@ import re
 from typing import Any, Literal
 
 from bot.messages import InboundMessage, OutboundMessage
+from connectors.slack import shape
 
 CHANNEL = "slack"
 BUTTONS_BLOCK_ID = "helpline_buttons"
@@ -27,13 +29,34 @@ MAX_BUTTONS = 25
 Granularity = Literal["per_user", "per_thread"]
 
 
+def is_direct(channel: str) -> bool:
+    """Whether a Slack channel id names a direct message with the bot (``D…``)."""
+    return channel.startswith("D")
+
+
 def conversation_key(
     granularity: Granularity, team: str, channel: str, user: str, thread_ts: str
 ) -> str:
-    """The external id of a conversation: one per user, or one per thread."""
+    """The external id of a conversation: one per user, or one per thread.
+
+    ``per_user`` keeps a user's DM and each channel they mention the bot in
+    apart (``team:user`` for the DM, ``team:user@channel`` for a channel):
+    a conversation begun in private must never continue where others read.
+    """
     if granularity == "per_thread":
         return f"{team}:{channel}:{thread_ts}"
-    return f"{team}:{user}"
+    if is_direct(channel):
+        return f"{team}:{user}"
+    return f"{team}:{user}@{channel}"
+
+
+def message_key(channel: str, ts: str) -> str:
+    """The idempotency key of a Slack message: its channel and ``ts``, its own identity.
+
+    Not the event id: one message can arrive as two events (``message.im``
+    and ``app_mention``) with different ids, and must be answered once.
+    """
+    return f"{channel}:{ts}"
 
 
 def thread_of_key(key: str) -> tuple[str, str] | None:
@@ -68,21 +91,23 @@ def event_to_inbound(
 
     Only direct messages and ``app_mention`` events are; channel messages
     reach the bot as ``app_mention``.
+
+    Raises:
+        InvalidPayload: A field the bot reads has the wrong type.
     """
-    event = payload.get("event")
-    if not isinstance(event, dict):
-        return None
-    kind = event.get("type")
+    event = shape.obj(payload, "event", "payload")
+    kind = shape.text(event, "type", "event")
     if kind == "message" and event.get("channel_type") != "im":
         return None
     if kind not in ("message", "app_mention"):
         return None
-    user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
-    if not (isinstance(user, str) and isinstance(channel, str) and isinstance(ts, str)):
+    user, channel = shape.text(event, "user", "event"), shape.text(event, "channel", "event")
+    ts = shape.text(event, "ts", "event")
+    if user is None or channel is None or ts is None:
         return None
-    team = str(event.get("team") or payload.get("team_id") or "")
-    thread_ts = str(event.get("thread_ts") or ts)
-    event_id = str(payload.get("event_id") or f"{channel}:{ts}")
+    team = shape.text(event, "team", "event") or shape.text(payload, "team_id", "payload") or ""
+    thread_ts = shape.text(event, "thread_ts", "event") or ts
+    event_id = shape.text(payload, "event_id", "payload") or message_key(channel, ts)
     metadata = {
         "team": team,
         "channel": channel,
@@ -93,50 +118,100 @@ def event_to_inbound(
         "event_type": kind,
     }
     key = conversation_key(granularity, team, channel, user, thread_ts)
-    text = clean_text(str(event.get("text") or ""), bot_user_id)
-    return InboundMessage(CHANNEL, key, user, text, event_id, metadata)
+    text = clean_text(shape.text(event, "text", "event") or "", bot_user_id)
+    return InboundMessage(CHANNEL, key, user, text, message_key(channel, ts), metadata)
 
 
 def clicked_button(payload: dict[str, Any]) -> dict[str, Any] | None:
-    """The button action of a ``block_actions`` payload, if it has one."""
-    for action in payload.get("actions") or []:
-        if isinstance(action, dict) and action.get("type") == "button":
-            if isinstance(action.get("value"), str):
-                return action
+    """The button action of a ``block_actions`` payload, if it has one.
+
+    Raises:
+        InvalidPayload: ``actions`` is not a list of objects.
+    """
+    for action in shape.objects(payload, "actions", "payload"):
+        if action.get("type") == "button" and isinstance(action.get("value"), str):
+            return action
     return None
+
+
+def clicker(payload: dict[str, Any]) -> str | None:
+    """The id of the user who clicked, in a ``block_actions`` payload.
+
+    Raises:
+        InvalidPayload: ``user`` is not an object or its ``id`` not a string.
+    """
+    return shape.text(shape.obj(payload, "user", "payload"), "id", "payload.user")
+
+
+def button_owner(action: dict[str, Any]) -> str | None:
+    """Whom a clicked button answers for: the user named in its block id, if any.
+
+    :func:`render` names the user the reply answers in the ``actions``
+    block's id; Slack echoes it in the click, signed. Buttons posted before
+    owners were recorded name nobody.
+    """
+    block_id = action.get("block_id")
+    prefix = f"{BUTTONS_BLOCK_ID}:"
+    if isinstance(block_id, str) and block_id.startswith(prefix):
+        return block_id[len(prefix) :] or None
+    return None
+
+
+def _clicked_place(payload: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The ``(channel, message_ts, thread_ts)`` of the clicked message, if the payload says."""
+    container = shape.obj(payload, "container", "payload")
+    message = shape.obj(payload, "message", "payload")
+    channel = shape.text(container, "channel_id", "payload.container") or shape.text(
+        shape.obj(payload, "channel", "payload"), "id", "payload.channel"
+    )
+    message_ts = shape.text(container, "message_ts", "payload.container") or shape.text(
+        message, "ts", "payload.message"
+    )
+    if channel is None or message_ts is None:
+        return None
+    thread_ts = (
+        shape.text(container, "thread_ts", "payload.container")
+        or shape.text(message, "thread_ts", "payload.message")
+        or message_ts
+    )
+    return channel, message_ts, thread_ts
 
 
 def action_to_inbound(payload: dict[str, Any], granularity: Granularity) -> InboundMessage | None:
     """The user's choice in a ``block_actions`` payload, or ``None`` if there is none.
 
     Its ``message_id`` is the click's own id (user and ``action_ts``), so the
-    same click delivered twice is stored once.
+    same click delivered twice is stored once. The click belongs to the
+    conversation of the buttons' owner (:func:`button_owner`) where they name
+    one, whoever clicked.
+
+    Raises:
+        InvalidPayload: A field the bot reads has the wrong type.
     """
-    action = clicked_button(payload)
-    user = payload.get("user") or {}
-    if action is None or not isinstance(user.get("id"), str):
+    action, user, place = clicked_button(payload), clicker(payload), _clicked_place(payload)
+    if action is None or user is None or place is None:
         return None
-    container = payload.get("container") or {}
-    message = payload.get("message") or {}
-    channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
-    message_ts = container.get("message_ts") or message.get("ts")
-    if not isinstance(channel, str) or not isinstance(message_ts, str):
-        return None
-    team = str((payload.get("team") or {}).get("id") or user.get("team_id") or "")
-    thread_ts = str(container.get("thread_ts") or message.get("thread_ts") or message_ts)
-    click = action.get("action_ts") or payload.get("trigger_id") or message_ts
-    message_id = f"action:{user['id']}:{click}"
+    channel, message_ts, thread_ts = place
+    team = shape.text(shape.obj(payload, "team", "payload"), "id", "payload.team")
+    team = team or shape.text(shape.obj(payload, "user", "payload"), "team_id", "payload.user")
+    click = (
+        shape.text(action, "action_ts", "payload.actions[]")
+        or shape.text(payload, "trigger_id", "payload")
+        or message_ts
+    )
     metadata = {
-        "team": team,
+        "team": team or "",
         "channel": channel,
         "thread_ts": thread_ts,
-        "user": user["id"],
+        "user": user,
         "message_ts": message_ts,
         "action_id": action.get("action_id"),
         "button": _title(action),
     }
-    key = conversation_key(granularity, team, channel, user["id"], thread_ts)
-    return InboundMessage(CHANNEL, key, user["id"], action["value"], message_id, metadata)
+    owner = button_owner(action) or user
+    metadata["owner"] = owner
+    key = conversation_key(granularity, team or "", channel, owner, thread_ts)
+    return InboundMessage(CHANNEL, key, user, action["value"], f"action:{user}:{click}", metadata)
 
 
 def _title(action: dict[str, Any]) -> str:
@@ -146,8 +221,14 @@ def _title(action: dict[str, Any]) -> str:
     return str(action.get("value", ""))
 
 
-def render(message: OutboundMessage) -> dict[str, Any]:
-    """The ``chat.postMessage`` arguments for a reply: ``text``, and ``blocks`` for buttons."""
+def render(message: OutboundMessage, owner: str | None = None) -> dict[str, Any]:
+    """The ``chat.postMessage`` arguments for a reply: ``text``, and ``blocks`` for buttons.
+
+    Args:
+        message: The reply.
+        owner: The Slack user the reply answers; named in the buttons' block
+            id so that a click can be checked against it (:func:`button_owner`).
+    """
     text = escape(message.text)
     body: dict[str, Any] = {"text": text}
     if not message.buttons:
@@ -165,7 +246,8 @@ def render(message: OutboundMessage) -> dict[str, Any]:
         }
         for index, button in enumerate(message.buttons[:MAX_BUTTONS])
     ]
-    blocks.append({"type": "actions", "block_id": BUTTONS_BLOCK_ID, "elements": elements})
+    block_id = f"{BUTTONS_BLOCK_ID}:{owner}" if owner else BUTTONS_BLOCK_ID
+    blocks.append({"type": "actions", "block_id": block_id, "elements": elements})
     body["blocks"] = blocks
     if not text.strip():
         body["text"] = " / ".join(escape(b.title) for b in message.buttons)
@@ -177,16 +259,40 @@ def chosen_update(payload: dict[str, Any]) -> dict[str, Any] | None:
 
     Returns:
         ``None`` when the payload does not say which message was clicked.
+
+    Raises:
+        InvalidPayload: A field the bot reads has the wrong type.
     """
-    action = clicked_button(payload)
-    container = payload.get("container") or {}
-    message = payload.get("message") or {}
-    channel, ts = container.get("channel_id"), container.get("message_ts") or message.get("ts")
-    user = (payload.get("user") or {}).get("id")
-    if action is None or not isinstance(channel, str) or not isinstance(ts, str):
+    action, user = clicked_button(payload), clicker(payload)
+    container = shape.obj(payload, "container", "payload")
+    message = shape.obj(payload, "message", "payload")
+    channel = shape.text(container, "channel_id", "payload.container")
+    ts = shape.text(container, "message_ts", "payload.container") or shape.text(
+        message, "ts", "payload.message"
+    )
+    if action is None or channel is None or ts is None:
         return None
-    blocks = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
-    who = f"<@{user}> chose" if isinstance(user, str) else "Chosen:"
+    blocks = [
+        b for b in shape.objects(message, "blocks", "payload.message") if b.get("type") != "actions"
+    ]
+    who = f"<@{user}> chose" if user is not None else "Chosen:"
     choice = {"type": "mrkdwn", "text": f"{who} *{escape(_title(action))}*"}
     blocks.append({"type": "context", "elements": [choice]})
-    return {"channel": channel, "ts": ts, "text": str(message.get("text") or ""), "blocks": blocks}
+    text = shape.text(message, "text", "payload.message") or ""
+    return {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+
+
+def not_yours_notice(payload: dict[str, Any], owner: str) -> dict[str, Any] | None:
+    """The ``chat.postEphemeral`` arguments telling a clicker the buttons are someone else's.
+
+    Only the clicker sees it; the buttons stay for their owner.
+
+    Raises:
+        InvalidPayload: A field the bot reads has the wrong type.
+    """
+    user, place = clicker(payload), _clicked_place(payload)
+    if user is None or place is None:
+        return None
+    channel, _, thread_ts = place
+    text = f"These buttons answer <@{owner}>; only they can choose."
+    return {"channel": channel, "user": user, "text": text, "thread_ts": thread_ts}

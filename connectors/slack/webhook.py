@@ -11,14 +11,13 @@ it could not be stored, so that Slack retries.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from bot import metrics
+from bot import metrics, wirejson
 from bot.errors import ChannelError
 from connectors.slack.signature import signature_middleware
 from connectors.slack.translate import CHANNEL
@@ -42,19 +41,22 @@ def events_app(handle: Handler, signing_secret: str) -> web.Application:
 def parse_body(raw: bytes, content_type: str) -> Payload:
     """Read a JSON Events API body or a form-encoded interaction payload.
 
+    The JSON is read by :func:`bot.wirejson.loads`: not UTF-8, too deep,
+    huge integers, ``NaN`` or lone surrogates are refused with a reason.
+
     Raises:
         ChannelError: The body is not one of those, or not a JSON object.
     """
-    try:
-        text = raw.decode()
-        if content_type == FORM:
-            fields = parse_qs(text)
-            if "payload" not in fields:
-                raise ChannelError("the form has no 'payload' field")
-            text = fields["payload"][0]
-        data: Any = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ChannelError(f"the body is not valid JSON: {exc}") from exc
+    text: bytes | str = raw
+    if content_type == FORM:
+        try:
+            fields = parse_qs(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ChannelError(f"the body is not valid UTF-8 (byte {exc.start})") from exc
+        if "payload" not in fields:
+            raise ChannelError("the form has no 'payload' field")
+        text = fields["payload"][0]
+    data: Any = wirejson.loads(text)
     if not isinstance(data, dict):
         raise ChannelError("the payload must be a JSON object")
     return data
@@ -80,10 +82,16 @@ async def receive(handle: Handler, request: web.Request) -> web.Response:
 
 
 def to_response(ack: Ack) -> web.Response:
-    """The HTTP answer for an :class:`Ack`."""
-    if not ack.ok:
+    """The HTTP answer for an :class:`Ack`: a 4xx says why and asks Slack not to retry."""
+    if ack.retry:
         body = {"error": "unavailable", "reason": ack.note}
         return web.json_response(body, status=ack.status, headers={"Retry-After": "1"})
+    if not ack.ok:
+        error = ack.error or "invalid_payload"
+        metrics.HTTP_ERRORS.labels(CHANNEL, error).inc()
+        _LOGGER.warning("Refused a Slack payload: %s.", ack.note)
+        body = {"error": error, "reason": ack.note}
+        return web.json_response(body, status=ack.status, headers={"X-Slack-No-Retry": "1"})
     if ack.body is not None:
         return web.json_response(ack.body)
     return web.Response(status=ack.status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
@@ -17,7 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.bench_slack import slack_section
 from bot.config import load_config
 from bot.runtime import NoNLU, Runtime
-from bot.server import create_app
+from bot.server import RUNTIME, create_app
 from tests.connectors.slack.fake_slack import SIGNING_SECRET
 
 RESPONSES = Path(__file__).parent / "responses"
@@ -62,12 +63,15 @@ def mention(
     return payload
 
 
-def click(posted: dict[str, Any], title: str, action_ts: str) -> dict[str, Any]:
-    """A ``block_actions`` payload for clicking ``title`` on a message the bot posted."""
+def click(
+    posted: dict[str, Any], title: str, action_ts: str, user: str = CUSTOMER
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for ``user`` clicking ``title`` on a message the bot posted."""
     payload = recorded("block_actions")
+    payload["user"].update(id=user, username=user.lower(), name=user.lower())
     message = posted["message"]
-    button = next(
-        e
+    block_id, button = next(
+        (block["block_id"], e)
         for block in message["blocks"]
         if block["type"] == "actions"
         for e in block["elements"]
@@ -79,7 +83,7 @@ def click(posted: dict[str, Any], title: str, action_ts: str) -> dict[str, Any]:
     payload["channel"]["id"] = posted["channel"]
     payload["message"] = {**copy.deepcopy(payload["message"]), **message}
     payload["actions"] = [
-        {**button, "block_id": "helpline_buttons", "type": "button", "action_ts": action_ts}
+        {**button, "block_id": block_id, "type": "button", "action_ts": action_ts}
     ]
     return payload
 
@@ -119,3 +123,20 @@ def build_app(path: Path, db_url: str, api_url: str, **slack: Any) -> web.Applic
     path.write_text(slack_yaml(db_url, api_url, **slack))
     config = load_config(path)
     return create_app(config, Runtime(config, nlu=NoNLU()))
+
+
+async def transcript(client: TestClient[Any, Any], external_id: str) -> list[Any]:
+    """The stored messages of the customer's conversation ``external_id``."""
+    store = client.app[RUNTIME].store
+    conversation = await store.conversation("slack", external_id, CUSTOMER)
+    return await store.transcript(conversation.id)
+
+
+async def settled(client: TestClient[Any, Any], external_id: str) -> list[Any]:
+    """Wait (bounded) until no reply of the conversation is pending; return its messages."""
+    async with asyncio.timeout(15):
+        while True:
+            messages = await transcript(client, external_id)
+            if all(m.status == "delivered" for m in messages if m.direction == "out"):
+                return messages
+            await asyncio.sleep(0.02)

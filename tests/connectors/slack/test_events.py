@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -23,12 +22,15 @@ from tests.connectors.slack.helpers import (
     post_action,
     post_event,
     recorded,
+    settled,
     signed,
+    transcript,
 )
 
 Client = TestClient[Any, Any]
 
 PER_USER = f"{TEAM_ID}:{CUSTOMER}"
+IN_SUPPORT = f"{TEAM_ID}:{CUSTOMER}@{SUPPORT}"
 
 
 def duplicates() -> float:
@@ -36,22 +38,6 @@ def duplicates() -> float:
         "helpline_duplicate_messages_total", {"channel": "slack"}
     )
     return sample or 0.0
-
-
-async def transcript(client: TestClient[Any, Any], external_id: str) -> list[Any]:
-    store = client.app[RUNTIME].store
-    conversation = await store.conversation("slack", external_id, CUSTOMER)
-    return await store.transcript(conversation.id)
-
-
-async def settled(client: Client, external_id: str) -> list[Any]:
-    """Wait (bounded) until no reply of the conversation is pending; return its messages."""
-    async with asyncio.timeout(15):
-        while True:
-            messages = await transcript(client, external_id)
-            if all(m.status == "delivered" for m in messages if m.direction == "out"):
-                return messages
-            await asyncio.sleep(0.02)
 
 
 async def test_dm_conversation_with_buttons(client: Client, fake: FakeSlack) -> None:
@@ -97,8 +83,8 @@ async def test_dm_conversation_with_buttons(client: Client, fake: FakeSlack) -> 
     inbound = [m for m in messages if m.direction == "in"]
     assert [m.text for m in inbound] == ["/check_order", "HL-12345", "/affirm"]
     assert [m.external_id for m in inbound] == [
-        "Ev01",
-        "Ev02",
+        f"{DM}:1700000000.000100",
+        f"{DM}:1700000050.000200",
         f"action:{CUSTOMER}:1700000160.482913",
     ]
     assert inbound[0].metadata["team"] == TEAM_ID
@@ -192,11 +178,11 @@ async def test_mentions_in_threads_by_granularity(
             assert len([m for m in messages if m.direction == "in"]) == 1
         # A new conversation: the order number is not taken as the answer.
         assert reply_b.params["text"] != "Shall I go ahead with HL-12345?"
-    else:
-        messages = await transcript(client, PER_USER)
+    else:  # one conversation per user in the channel, across its threads
+        messages = await transcript(client, IN_SUPPORT)
         assert [m.text for m in messages if m.direction == "in"] == ["/check_order", "HL-12345"]
         assert reply_b.params["text"] == "Shall I go ahead with HL-12345?"
-    conversation = await store.conversation("slack", PER_USER, CUSTOMER)
+    conversation = await store.conversation("slack", IN_SUPPORT, CUSTOMER)
     assert conversation.sender == CUSTOMER
 
 
@@ -253,7 +239,7 @@ async def test_gone_channel_is_not_retried(sqlite_client: Client, fake: FakeSlac
     await post_event(client, mention("/greet", "1700000700.000800", "Ev0GONE", None, "C0ARCHIVED"))
     await fake.wait_until(lambda: any(c.error == "is_archived" for c in fake.calls))
     # Given up on: marked so that no retry or sweep sends it again.
-    messages = await settled(client, PER_USER)
+    messages = await settled(client, f"{TEAM_ID}:{CUSTOMER}@C0ARCHIVED")
     outbound = [m for m in messages if m.direction == "out"]
     attempts = [c for c in fake.calls if c.method == "chat.postMessage"]
     assert len(attempts) == len(outbound) >= 1

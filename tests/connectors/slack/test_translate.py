@@ -27,7 +27,7 @@ def test_direct_message() -> None:
     assert inbound.conversation_id == "T0001HELP:U0CUSTOMER"
     assert inbound.sender == "U0CUSTOMER"
     assert inbound.text == "where is my order?"
-    assert inbound.message_id == "Ev0HELPIM001"
+    assert inbound.message_id == "D0HELPDM1:1700000000.000100"
     assert inbound.metadata == {
         "team": "T0001HELP",
         "channel": "D0HELPDM1",
@@ -50,7 +50,7 @@ def test_mention_in_a_thread() -> None:
     assert thread_of_key(inbound.conversation_id) == ("C0SUPPORT1", "1700000200.000200")
     per_user = event_to_inbound(payload, "per_user", BOT.user_id)
     assert per_user is not None
-    assert per_user.conversation_id == "T0001HELP:U0CUSTOMER"
+    assert per_user.conversation_id == "T0001HELP:U0CUSTOMER@C0SUPPORT1"
     assert thread_of_key(per_user.conversation_id) is None
 
 
