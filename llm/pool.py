@@ -295,7 +295,9 @@ class WorkerPool:
         if resp.status >= 500:
             raise _Skip(f"failed (HTTP {resp.status}): {detail}", busy=False)
         if resp.status == 400:
-            raise RequestRefused(f"Model worker {worker.url} refused the request: {detail}")
+            raise RequestRefused(
+                f"Model worker {worker.url} refused the request: HTTP 400: {detail}"
+            )
         raise LLMError(
             f"Model worker {worker.url} refused the request: HTTP {resp.status}: {detail}"
         )

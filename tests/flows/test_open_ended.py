@@ -46,6 +46,7 @@ async def client(
         f"models:\n  cache_dir: {ROOT / 'var' / 'models'}\n"
         "llm:\n"
         f"{threshold}"
+        "  api: {listen: main, allow_anonymous: true}\n"
         "  local:\n    max_new_tokens: 48\n"
         "  cloud:\n    providers:\n"
         f"      - name: fallback\n        base_url: {fake_openai.base_url}\n        model: big\n"

@@ -61,3 +61,30 @@ def test_worker_base_url() -> None:
     assert worker_base_url(" http://h:1/ ") == "http://h:1/v1"
     assert worker_base_url("http://h/v1?x=1") is None
     assert worker_base_url(None) is None
+
+
+def _api(tmp_path: Path, api_yaml: str) -> LLMSettings:
+    path = tmp_path / "helpline.yml"
+    path.write_text(f"llm:\n  api:\n{api_yaml}")
+    return validate_llm_section(load_config(path), LLMSettings)
+
+
+def test_api_keys_may_be_plain_strings_and_default_to_api_priority(tmp_path: Path) -> None:
+    api = _api(tmp_path, "    listen: own\n    keys: [sk-0123456789abcdef]\n").api
+    assert [(k.key, k.priority, k.requests_per_minute) for k in api.keys] == [
+        ("sk-0123456789abcdef", "api", None)
+    ]
+    assert (api.host, api.max_tokens) == ("127.0.0.1", 512)
+
+
+@pytest.mark.parametrize(
+    ("api_yaml", "reason"),
+    [
+        ("    keys: [short]\n", "at least 16"),
+        ("    keys: [sk-0123456789abcdef, sk-0123456789abcdef]\n", "listed twice"),
+        ("    listen: own\n", "allow_anonymous"),
+    ],
+)
+def test_bad_api_settings_name_the_key(tmp_path: Path, api_yaml: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        _api(tmp_path, api_yaml)
