@@ -152,7 +152,13 @@ class DialogueManager:
             conv, context = received.conversation, received.context
             if context.status == "pending":
                 return await self._guarded(
-                    conv, received.inbound_id, context, message.text, message.metadata, delivered
+                    conv,
+                    received.inbound_id,
+                    context,
+                    message.text,
+                    message.metadata,
+                    delivered,
+                    fresh=received.created,
                 )
             replies = await self.store.replies_to(received.inbound_id)
         if delivered and any(m.status != "delivered" for m in replies):
@@ -187,7 +193,9 @@ class DialogueManager:
             context, text, metadata = await self.store.turn_input(received.inbound_id)
             if context.status != "pending":
                 return []
-            return await self._guarded(conv, received.inbound_id, context, text, metadata)
+            return await self._guarded(
+                conv, received.inbound_id, context, text, metadata, fresh=received.created
+            )
 
     async def recover(self) -> int:
         """Run the turns of messages stored but never processed (after a crash).
@@ -220,8 +228,13 @@ class DialogueManager:
         text: str,
         metadata: dict[str, Any],
         delivered: bool = False,
+        *,
+        fresh: bool = False,
     ) -> list[OutboundMessage]:
-        """Run the turn through the guard, which counts and limits its attempts."""
+        """Run the turn through the guard, which counts and limits its attempts.
+
+        ``fresh``: this call's caller stored the message just now.
+        """
 
         def outbound(reply_id: int, reply: dict[str, Any]) -> OutboundMessage:
             return self._outbound(
@@ -231,7 +244,7 @@ class DialogueManager:
         async def turn() -> list[OutboundMessage]:
             return await self._turn(conv, inbound_id, context, text, metadata, delivered)
 
-        return await self.guard.run(conv.id, inbound_id, delivered, turn, outbound)
+        return await self.guard.run(conv.id, inbound_id, delivered, turn, outbound, fresh=fresh)
 
     @tracing.turn
     async def _turn(

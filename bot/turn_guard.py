@@ -4,7 +4,8 @@ A turn that raises (a bug, a bot that loops past the step limit, a state
 that no longer loads) would otherwise leave its message pending, and every
 restart or recovery round would run it again and fail again: one message
 could keep a server from starting. So each turn's attempt is counted in the
-store before it runs (a turn that kills the process counts too), a failed
+store before it runs (a turn that kills the process counts too; a message
+stored by the same call is counted only if its first turn fails), a failed
 turn is tried again at once, and once ``max_attempts`` turns failed the
 message is marked ``failed``: it never runs again, its conversation starts
 afresh, the customer gets the bot's internal-error response through the
@@ -76,6 +77,8 @@ class TurnGuard:
         delivered: bool,
         turn: Callable[[], Awaitable[list[OutboundMessage]]],
         outbound: Callable[[int, dict[str, Any]], OutboundMessage],
+        *,
+        fresh: bool = False,
     ) -> list[OutboundMessage]:
         """Run ``turn()`` until it succeeds or has failed ``max_attempts`` times.
 
@@ -85,6 +88,10 @@ class TurnGuard:
             delivered: The caller hands the replies over itself (REST).
             turn: Runs the turn once and returns its replies.
             outbound: Makes the apology's outbound message from its id and reply.
+            fresh: The caller stored the message just now, so no turn of it
+                ran before: its first attempt is counted only if it fails,
+                which saves a write per turn (should the process die in it,
+                recovery counts from there).
 
         Returns:
             The turn's replies, the apology once the message is set aside, or
@@ -93,8 +100,9 @@ class TurnGuard:
         Raises:
             StorageError: The store failed; the message stays pending.
         """
+        uncounted = fresh
         while True:
-            attempt = await self.attempts.count(inbound_id)
+            attempt = 1 if uncounted else await self.attempts.count(inbound_id)
             if attempt is None:
                 return []  # answered or set aside meanwhile (another replica)
             if attempt > self.max_attempts:  # the earlier ones never returned (a crash)
@@ -106,12 +114,12 @@ class TurnGuard:
             except Exception as exc:
                 _LOGGER.warning(
                     "The turn of message %d failed (attempt %d of %d): %r.",
-                    inbound_id,
-                    attempt,
-                    self.max_attempts,
-                    exc,
+                    *(inbound_id, attempt, self.max_attempts, exc),
                     exc_info=True,
                 )
+                if uncounted:
+                    await self.attempts.count(inbound_id)
+                    uncounted = False
                 if attempt >= self.max_attempts:
                     return await self._set_aside(conversation_id, inbound_id, delivered, outbound)
 

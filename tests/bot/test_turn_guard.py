@@ -153,3 +153,13 @@ async def test_a_turn_that_fails_once_is_tried_again(project: Project, store: St
     assert await store.inbound_status(inbound_id) == "processed"
     assert await attempts_of(store, inbound_id) == 2
     assert (await store.replies_to(inbound_id))[0].text == "Hello!"
+
+
+async def test_a_new_message_answered_at_once_costs_no_attempt_write(
+    project: Project, store: Store
+) -> None:
+    """Only a turn that may have run before is counted ahead (recovery, a resend)."""
+    replies = await manager(project, store).handle(msg("/greet", "g-1"))
+    inbound_id = (await store.message(replies[0].metadata["message_id"])).in_reply_to
+    assert inbound_id is not None
+    assert await attempts_of(store, inbound_id) == 0
