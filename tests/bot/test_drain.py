@@ -129,3 +129,60 @@ async def test_sigterm_finishes_the_running_turn_then_closes_with_a_reconnect_hi
 
 def _said(log: Path, line: str) -> bool:
     return line in log.read_text(errors="replace")
+
+
+async def test_sigterm_waits_for_a_running_rest_turn_and_refuses_new_rest_messages(
+    tmp_path: Path,
+) -> None:
+    async with _postgres_database(DEFAULT_PG_URL) as db_url:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        path = cluster.config(
+            tmp_path,
+            db_url,
+            "",
+            port,
+            redis=None,
+            server={"port": port, "drain_timeout_s": 120},
+            dialogue={"action_timeout_s": 120, "turn_timeout_s": 120},
+        )
+        log = tmp_path / "server.log"
+        with cluster.replica(path, port, log) as proc:
+            async with aiohttp.ClientSession() as session:
+
+                async def send(sender: str, text: str) -> tuple[int, Any]:
+                    async with session.post(url, json={"sender": sender, "message": text}) as r:
+                        return r.status, await r.json()
+
+                # Two kept-alive connections: one carries the slow turn, the
+                # other a message sent after the SIGTERM (the listener is closed).
+                await asyncio.gather(send("warm-a", "/greet"), send("warm-b", "/greet"))
+                assert (await send("rest-drain", "/check_order_status"))[0] == 200
+                locker = await asyncpg.connect(_asyncpg_dsn(db_url))
+                try:
+                    tx = locker.transaction()
+                    await tx.start()
+                    await locker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+                    slow = asyncio.create_task(
+                        send("rest-drain", '/inform{"order_id": "HL-10001"}')
+                    )
+                    await cluster.until(lambda: _blocked(locker))  # the turn is running
+                    os.kill(proc.pid, signal.SIGTERM)
+                    await cluster.until(lambda: asyncio.to_thread(_said, log, "Draining:"))
+                    late_status, late = await send("rest-late", "/thank")
+                    assert not _said(log, "Drained ("), "the drain did not wait for the turn"
+                    await tx.commit()  # the turn goes on
+                finally:
+                    await locker.close()
+                status, replies = await asyncio.wait_for(slow, 120)  # a hang guard
+            code = await asyncio.to_thread(proc.wait, 120)  # a hang guard
+        assert code == 0, log.read_text()[-3000:]
+        late_rows = await cluster.rows(
+            db_url, "SELECT id FROM conversations WHERE external_id = 'rest-late'"
+        )
+    assert (late_status, late["error"]) == (503, "unavailable"), late
+    assert status == 200, replies
+    assert replies
+    assert "HL-10001" in " ".join(r["text"] for r in replies)
+    assert not late_rows  # refused while draining, so never stored
+    assert _said(log, "Drained (all done)")
