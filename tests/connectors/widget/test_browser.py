@@ -26,7 +26,8 @@ from bot.bus import conversation_topic
 from bot.runtime import NoNLU, Runtime
 from bot.server import create_app
 from connectors.widget.config import DAYS
-from tests.connectors.widget.support import chromium, write_config
+from connectors.widget.identity import sign
+from tests.connectors.widget.support import SECRET, chromium, write_config
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -126,14 +127,15 @@ class Shop:
         )
 
 
-def _shop_page(widget_base: str) -> str:
+def _shop_page(widget_base: str, user: str | None = None) -> str:
+    signed_in = f"data-user-id='{user}' data-user-hash='{sign(SECRET, user)}' " if user else ""
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         "<title>Shop</title><style>button { background: red !important; }</style></head>"
         "<body><h1>Northwind shop</h1><p>Browse our goods.</p>"
         f"<script src='{widget_base}/widget.js' data-title='Shop support' "
-        "data-color='#0f766e' data-position='left' "
+        f"data-color='#0f766e' data-position='left' {signed_in}"
         "data-greeting='Hi! Ask me about **orders**.'></script></body></html>"
     )
 
@@ -141,10 +143,11 @@ def _shop_page(widget_base: str) -> str:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
     folder = tmp_path_factory.mktemp("widget-browser")
-    page: dict[str, str] = {}
+    base: dict[str, str] = {}
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=page["html"], content_type="text/html")
+        html = _shop_page(base["widget"], request.query.get("user"))
+        return web.Response(text=html, content_type="text/html")
 
     page_app = web.Application()
     page_app.router.add_get("/", index)
@@ -155,6 +158,7 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
         f"sqlite+aiosqlite:///{folder / 'helpline.db'}",
         {
             "allowed_origins": [f"http://localhost:{page_port}"],
+            "identity_secret": SECRET,
             "business_hours": {"timezone": "UTC", "open": [f"{closed_day} 09:00-10:00"]},
             "offline_message": OFFLINE,
         },
@@ -163,7 +167,7 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
     bot_runner, bot_port = await _serve(create_app(config, runtime))
     proxy = Proxy(bot_port)
     await proxy.start()
-    page["html"] = _shop_page(f"http://127.0.0.1:{proxy.port}")
+    base["widget"] = f"http://127.0.0.1:{proxy.port}"
     try:
         yield Shop(runtime, proxy, f"http://localhost:{page_port}/")
     finally:
@@ -185,9 +189,9 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     await ctx.close()
 
 
-async def open_widget(context: BrowserContext, shop: Shop) -> Page:
+async def open_widget(context: BrowserContext, shop: Shop, user: str | None = None) -> Page:
     page = await context.new_page()
-    await page.goto(shop.page_url)
+    await page.goto(shop.page_url + (f"?user={user}" if user else ""))
     await expect(page.locator("#helpline-widget")).to_have_attribute("data-connection", "open")
     await page.locator(".hl-launcher").click()
     await expect(page.locator(".hl-panel")).to_be_visible()
@@ -380,3 +384,85 @@ async def test_markup_is_shown_as_text_and_never_runs(shop: Shop, context: Brows
     assert markup == 0
     assert await page.evaluate("typeof window.__xss") == "undefined"
     await page.screenshot(path=ARTIFACTS / "xss-as-text.png")
+
+
+async def stored_texts(shop: Shop, key: str) -> list[str]:
+    conversation = await shop.runtime.store.conversation("widget", key, key)
+    return [m.text for m in await shop.runtime.store.transcript(conversation.id)]
+
+
+async def test_switching_users_never_shows_another_users_history(
+    shop: Shop, context: BrowserContext
+) -> None:
+    page = await open_widget(context, shop, user="42")
+    await say(page, "/check_order")
+    await bot_says(page).to_have_text(ASK)
+    await page.close()
+
+    page = await open_widget(context, shop, user="43")  # same browser, another user
+    await say(page, "/check_order")
+    await bot_says(page).to_have_text(ASK)
+    await expect(page.locator(".hl-msg[data-id]")).to_have_count(2)
+    assert await texts(page) == ["/check_order", ASK]
+    assert await stored_texts(shop, "user:42") == ["/check_order", ASK]
+    assert await stored_texts(shop, "user:43") == ["/check_order", ASK]
+    await page.screenshot(path=ARTIFACTS / "user-43.png")
+    await page.close()
+
+    page = await open_widget(context, shop, user="42")  # 42 again: their history only
+    await expect(page.locator(".hl-msg[data-id]")).to_have_count(2)
+    assert await texts(page) == ["/check_order", ASK]
+    await page.close()
+    page = await open_widget(context, shop)  # signed out: a fresh anonymous visitor
+    await expect(page.locator(".hl-msg[data-id]")).to_have_count(0)
+
+
+async def test_reset_at_sign_out_starts_a_fresh_anonymous_conversation(
+    shop: Shop, context: BrowserContext
+) -> None:
+    page = await open_widget(context, shop)
+    await say(page, "/check_order")
+    await bot_says(page).to_have_text(ASK)
+    before = await page.evaluate("window.HelplineWidget.visitor")
+    await page.evaluate("window.HelplineWidget.reset()")
+    await expect(page.locator(".hl-msg[data-id]")).to_have_count(0)
+    await expect(page.locator("#helpline-widget")).to_have_attribute("data-connection", "open")
+    after = await page.evaluate("window.HelplineWidget.visitor")
+    assert after != before
+    stored = await page.evaluate("JSON.stringify(Object.keys(localStorage).sort())")
+    assert "secret" in stored  # the new visitor's, issued at its first connect
+    await page.reload()
+    await expect(page.locator("#helpline-widget")).to_have_attribute("data-connection", "open")
+    await page.locator(".hl-launcher").click()
+    await say(page, "/check_order")
+    await bot_says(page).to_have_text(ASK)
+    assert await texts(page) == ["/check_order", ASK]  # nothing of the first conversation
+    assert await page.evaluate("window.HelplineWidget.visitor") == after
+
+
+async def test_a_message_refused_for_good_is_never_sent_again(
+    shop: Shop, context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    await page.goto(shop.page_url)
+    await page.locator(".hl-launcher").click()
+    # A lone surrogate, as a broken paste leaves it; JSON.stringify escapes it.
+    await page.locator(".hl-input").evaluate("(box) => { box.value = 'order \\ud800 please'; }")
+    await page.locator(".hl-input").press("Enter")
+    refused = page.locator(".hl-user").last
+    await expect(refused).to_have_attribute("data-state", "failed")
+    await expect(refused.locator(".hl-error")).to_contain_text("Not sent:")
+    client_id = await refused.get_attribute("data-client-id")
+    assert client_id
+    refused = page.locator(f".hl-user[data-client-id='{client_id}']")
+
+    await shop.proxy.drop()  # a reconnect flushes whatever is still pending
+    await expect(page.locator("#helpline-widget")).not_to_have_attribute("data-connection", "open")
+    shop.proxy.restore()
+    await expect(page.locator("#helpline-widget")).to_have_attribute("data-connection", "open")
+    await say(page, "/check_order")
+    await bot_says(page).to_have_text(ASK)
+    assert sum(client_id in str(frame) for frame in sent) == 1
+    await expect(refused).to_have_attribute("data-state", "failed")
