@@ -44,9 +44,9 @@ from bot.bench_widget import (
     Visitor,
     _audit,
     _echo,
+    _greeted,
     _open,
     _turn,
-    _until,
     reply_counts,
 )
 
@@ -118,8 +118,11 @@ class Load:
         bases = [self.bases[i % len(self.bases)] for i in range(n)]
         pairs = zip(bases, names, strict=True)
         sockets = await asyncio.gather(*(_open(self.session, b, v) for b, v in pairs))
-        await asyncio.gather(*(_until(ws, "synced") for ws in sockets))
-        self.visitors = [Visitor(ws, name) for ws, name in zip(sockets, names, strict=True)]
+        secrets = await asyncio.gather(*(_greeted(ws) for ws in sockets))
+        self.visitors = [
+            Visitor(ws, name, secret=secret)
+            for ws, name, secret in zip(sockets, names, secrets, strict=True)
+        ]
 
     def widget_loop(self, v: Visitor) -> Callable[[float, Run, Any], Any]:
         """The flow-turn loop of visitor ``v`` (it goes on where its last run stopped)."""
@@ -156,8 +159,7 @@ class Load:
         async def turn(t: int) -> float | None:
             name = f"bench-llm-{uuid.uuid4().hex[:8]}-{index:04d}"
             ws = await _open(self.session, base, name)
-            await _until(ws, "synced")
-            v = Visitor(ws, name)
+            v = Visitor(ws, name, secret=await _greeted(ws))
             self.visitors.append(v)
             q = t % len(QUESTIONS)
             try:

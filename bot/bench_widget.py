@@ -54,6 +54,7 @@ class Visitor:
     acks: Counter[str] = field(default_factory=Counter)
     sent: list[str] = field(default_factory=list)
     timeouts: int = 0
+    secret: str | None = None  # the visitor secret that resumes the conversation
 
 
 #: One timed operation of a visitor (its ``index``-th): milliseconds, or ``None`` if lost.
@@ -89,12 +90,23 @@ async def reply_counts(session: Any, base: str, turns: int) -> list[int]:
     return counts
 
 
-async def _open(session: Any, base: str, visitor: str, resume: bool = False) -> Any:
+async def _open(
+    session: Any, base: str, visitor: str, resume: bool = False, secret: str | None = None
+) -> Any:
     ws = await session.ws_connect(
         base.replace("http", "ws", 1) + "/widget/ws", headers={"Origin": base}
     )
-    await ws.send_json({"type": "hello", "visitor": visitor, "last_id": 0, "resume": resume})
+    hello = {"type": "hello", "visitor": visitor, "last_id": 0, "resume": resume}
+    await ws.send_json({**hello, "secret": secret} if secret else hello)
     return ws
+
+
+async def _greeted(ws: Any) -> str | None:
+    """Read up to ``synced``; return the visitor secret the server's hello issued."""
+    hello = await _until(ws, "hello")
+    await _until(ws, "synced")
+    secret = hello.get("secret")
+    return secret if isinstance(secret, str) else None
 
 
 async def _until(ws: Any, kind: str, seen: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -176,7 +188,7 @@ async def _audit(session: Any, base: str, visitors: list[Visitor]) -> dict[str, 
     """Replay every history and compare it with what was delivered live."""
     lost_replies = lost_messages = 0
     for v in visitors:
-        ws = await _open(session, base, v.visitor, resume=True)
+        ws = await _open(session, base, v.visitor, resume=True, secret=v.secret)
         frames: list[dict[str, Any]] = []
         await _until(ws, "synced", frames)
         await ws.close()
@@ -199,7 +211,9 @@ async def _visitors(session: Any, base: str, n: int) -> AsyncIterator[list[Visit
     sockets = await asyncio.gather(*(_open(session, base, name) for name in names))
     visitors = [Visitor(ws, name) for ws, name in zip(sockets, names, strict=True)]
     try:
-        await asyncio.gather(*(_until(v.ws, "synced") for v in visitors))
+        secrets = await asyncio.gather(*(_greeted(v.ws) for v in visitors))
+        for v, secret in zip(visitors, secrets, strict=True):
+            v.secret = secret
         yield visitors
     finally:
         await asyncio.gather(*(v.ws.close() for v in visitors))

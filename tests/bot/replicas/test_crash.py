@@ -34,8 +34,13 @@ VISITORS = 24
 KILL_AFTER_ACKS = VISITORS  # well inside the 3 * VISITORS messages of the load
 
 
-async def _visitor(ws: aiohttp.ClientWebSocketResponse, name: str, acked: dict[str, int]) -> None:
-    """Send the script without waiting for replies; record each ack until the socket dies."""
+async def _visitor(
+    ws: aiohttp.ClientWebSocketResponse, name: str, acked: dict[str, int], secrets: dict[str, str]
+) -> None:
+    """Send the script without waiting for replies; record each ack until the socket dies.
+
+    The visitor secret of the server's hello goes into ``secrets``: it resumes the conversation.
+    """
     got: list[dict[str, Any]] = []
     reader = asyncio.create_task(cluster.frames(ws, got))
     await ws.send_json({"type": "hello", "visitor": name, "last_id": 0})
@@ -47,13 +52,18 @@ async def _visitor(ws: aiohttp.ClientWebSocketResponse, name: str, acked: dict[s
     for frame in got:
         if frame.get("type") == "ack":
             acked[frame["client_id"]] = frame["id"]
+        elif frame.get("type") == "hello":
+            secrets[name] = frame["secret"]
 
 
-async def _history(session: aiohttp.ClientSession, base: str, name: str) -> list[dict[str, Any]]:
+async def _history(
+    session: aiohttp.ClientSession, base: str, name: str, secret: str
+) -> list[dict[str, Any]]:
     """Reconnect ``name`` to ``base`` with ``resume`` and return the frames up to ``synced``."""
     got: list[dict[str, Any]] = []
     async with session.ws_connect(f"{base}/widget/ws", headers=cluster.ORIGIN) as ws:
-        await ws.send_json({"type": "hello", "visitor": name, "last_id": 0, "resume": True})
+        hello = {"type": "hello", "visitor": name, "secret": secret, "last_id": 0, "resume": True}
+        await ws.send_json(hello)
         async for msg in ws:
             frame = msg.json()
             got.append(frame)
@@ -62,10 +72,10 @@ async def _history(session: aiohttp.ClientSession, base: str, name: str) -> list
     return got
 
 
-async def _one_more_turn(session: aiohttp.ClientSession, base: str, name: str) -> int:
+async def _one_more_turn(session: aiohttp.ClientSession, base: str, name: str, secret: str) -> int:
     """Send one more message in ``name``'s conversation; return the id of its first reply."""
     async with session.ws_connect(f"{base}/widget/ws", headers=cluster.ORIGIN) as ws:
-        await ws.send_json({"type": "hello", "visitor": name, "last_id": 0})
+        await ws.send_json({"type": "hello", "visitor": name, "secret": secret, "last_id": 0})
         await ws.send_json({"type": "message", "client_id": f"{name}-after", "text": "/thank"})
         ack = None
         async for msg in ws:
@@ -91,29 +101,36 @@ async def test_sigkill_mid_turn_loses_and_repeats_nothing(
                 )
                 bases[name] = f"http://127.0.0.1:{ports[name]}"
             async with aiohttp.ClientSession() as session:
-                await _crash_and_check(session, bases, procs["a"].pid, db_url, tmp_path)
+                secrets = await _crash_and_check(session, bases, procs["a"].pid, db_url, tmp_path)
                 await _no_lock_left(redis_client, prefix)
                 # A is restarted (as an orchestrator would) next to B.
                 restarted = tmp_path / "a-restarted.log"
                 stack.enter_context(cluster.replica(paths["a"], ports["a"], restarted))
                 names = [f"crash-visitor-{i:02d}" for i in range(VISITORS)]
                 firsts = await asyncio.gather(
-                    *(_one_more_turn(session, bases["ab"[i % 2]], n) for i, n in enumerate(names))
+                    *(
+                        _one_more_turn(session, bases["ab"[i % 2]], n, secrets[n])
+                        for i, n in enumerate(names)
+                    )
                 )
                 assert all(firsts)  # every conversation takes a new turn after the crash
                 # From the restarted replica too, every reply is there once.
-                await _each_reply_once(session, bases["a"], names, db_url)
+                await _each_reply_once(session, bases["a"], secrets, db_url)
 
 
 async def _crash_and_check(
     session: aiohttp.ClientSession, bases: dict[str, str], pid: int, db_url: str, tmp_path: Path
-) -> None:
+) -> dict[str, str]:
+    """Kill A under load and check B finishes its turns; return each visitor's secret."""
     names = [f"crash-visitor-{i:02d}" for i in range(VISITORS)]
     acked: dict[str, int] = {}
+    secrets: dict[str, str] = {}
     sockets = [
         await session.ws_connect(f"{bases['a']}/widget/ws", headers=cluster.ORIGIN) for _ in names
     ]
-    live = asyncio.gather(*(_visitor(ws, n, acked) for ws, n in zip(sockets, names, strict=True)))
+    live = asyncio.gather(
+        *(_visitor(ws, n, acked, secrets) for ws, n in zip(sockets, names, strict=True))
+    )
     await cluster.until(lambda: _stored(db_url))
     os.killpg(pid, signal.SIGKILL)
     at_kill = await cluster.rows(
@@ -122,6 +139,7 @@ async def _crash_and_check(
     )
     await asyncio.wait_for(live, 60)  # hang guard: the sockets end with the process
     assert acked, "no message was acknowledged before the kill"
+    assert sorted(secrets) == names  # each hello issued the visitor's secret
 
     async def settled() -> bool:
         left = await cluster.rows(
@@ -149,11 +167,12 @@ async def _crash_and_check(
     # The kill landed mid-turn: accepted turns were still pending, and B ran them.
     assert int(at_kill[0]["n"]) > 0
     assert "Recovered message" in log_b
-    await _each_reply_once(session, bases["b"], names, db_url)
+    await _each_reply_once(session, bases["b"], secrets, db_url)
+    return secrets
 
 
 async def _each_reply_once(
-    session: aiohttp.ClientSession, base: str, names: list[str], db_url: str
+    session: aiohttp.ClientSession, base: str, secrets: dict[str, str], db_url: str
 ) -> None:
     """Each visitor's replayed history on ``base`` holds each of its stored replies once."""
     outs = await cluster.rows(
@@ -161,8 +180,8 @@ async def _each_reply_once(
         "SELECT m.id, c.external_id AS visitor FROM messages m JOIN conversations c"
         " ON c.id = m.conversation_id WHERE m.direction = 'out'",
     )
-    for name in names:
-        frames = await _history(session, base, name)
+    for name, secret in secrets.items():
+        frames = await _history(session, base, name, secret)
         seen = Counter(f["id"] for f in frames if f.get("direction") == "out")
         want = {r["id"] for r in outs if r["visitor"] == name}
         assert set(seen) == want, name  # every reply is there after the crash
