@@ -9,8 +9,10 @@ from connectors.slack.ignore import BotIdentity, IgnoreBots, ignore_reason
 from connectors.slack.pipeline import Ack, Payload, chain
 from connectors.slack.translate import (
     action_to_inbound,
+    button_owner,
     chosen_update,
     clean_text,
+    conversation_key,
     event_to_inbound,
     render,
     thread_of_key,
@@ -166,3 +168,27 @@ def test_buttons_without_text_still_have_a_fallback() -> None:
     body = render(OutboundMessage("slack", "T:U", "", (Button("Yes", "/affirm"),)))
     assert body["text"] == "Yes"
     assert [b["type"] for b in body["blocks"]] == ["actions"]
+
+
+def test_per_user_keys_keep_a_dm_and_each_channel_apart() -> None:
+    dm_key = conversation_key("per_user", "T1", "D0DM", "U1", "1.0")
+    channel_key = conversation_key("per_user", "T1", "C0PUB", "U1", "1.0")
+    other_thread = conversation_key("per_user", "T1", "C0PUB", "U1", "2.0")
+    assert dm_key == "T1:U1"
+    assert channel_key == other_thread == "T1:U1@C0PUB"
+    assert thread_of_key(channel_key) is None
+
+
+def test_buttons_name_the_user_they_answer() -> None:
+    body = render(OutboundMessage("slack", "T:U", "Go?", (Button("Yes", "/affirm"),)), "U0OWNER")
+    actions = body["blocks"][-1]
+    assert actions["block_id"] == "helpline_buttons:U0OWNER"
+    click = recorded("block_actions")
+    click["actions"][0]["block_id"] = actions["block_id"]
+    click["user"]["id"] = "U0OTHER"
+    assert button_owner(click["actions"][0]) == "U0OWNER"
+    inbound = action_to_inbound(click, "per_user")
+    assert inbound is not None
+    assert inbound.sender == "U0OTHER"
+    assert inbound.conversation_id == "T0001HELP:U0OWNER"  # the owner's conversation
+    assert button_owner(recorded("block_actions")["actions"][0]) is None  # posted before owners
