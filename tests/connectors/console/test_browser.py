@@ -89,6 +89,16 @@ SOCKET_CLOCK = """
 """
 
 
+# Keeps every Content-Security-Policy violation of the console's origin (across pages).
+CSP_SPY = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const seen = JSON.parse(localStorage.getItem("csp-violations") || "[]");
+  seen.push(e.violatedDirective + " " + e.blockedURI);
+  localStorage.setItem("csp-violations", JSON.stringify(seen));
+});
+"""
+
+
 # ------------------------------------------------------------------ the agent
 async def agent_console(
     browser: Browser, desk: Desk | MailDesk, init_scripts: tuple[str, ...] = ()
@@ -96,7 +106,7 @@ async def agent_console(
     """Sign in to the console as the agent in a fresh context (laptop-sized)."""
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
     await context.grant_permissions(["notifications"], origin=desk.base)
-    for script in (NOTIFICATION_SPY, *init_scripts):
+    for script in (NOTIFICATION_SPY, CSP_SPY, *init_scripts):
         await context.add_init_script(script)
     page = await context.new_page()
     await page.goto(f"{desk.base}/console")
@@ -331,6 +341,8 @@ async def test_admin_stats(browser: Browser, desk: Desk) -> None:
     await agent.screenshot(path=ARTIFACTS / "admin-stats.png")
     await agent.keyboard.press("Escape")
     await expect(agent.locator("#inbox")).to_be_visible()
+    # The login page, the console and the stats bars all work under the CSP.
+    assert await agent.evaluate("localStorage.getItem('csp-violations')") is None
     await agent.context.close()
 
 
