@@ -258,19 +258,28 @@ async def test_without_max_tokens_the_answer_gets_what_the_context_leaves(
 
 
 async def test_client_leaving_a_non_streamed_answer_cancels_generation(
-    server: BaseTestServer, model: LocalModel, caplog: pytest.LogCaptureFixture
+    sub_app: web.Application, model: LocalModel, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Served as helpline run and serve-model serve: an AppRunner whose handlers are
+    # not cancelled when the client goes (aiohttp's TestServer would cancel them).
     caplog.set_level(logging.DEBUG, logger="llm.local.runtime")
-    body = {"model": "tiny", "messages": QUESTION, "max_tokens": 900, "temperature": 0}
-    async with aiohttp.ClientSession() as session:
-        asking = asyncio.create_task(
-            session.post(server.make_url("/v1/chat/completions"), json=body)
-        )
-        await until(lambda: model.gate.busy)  # It generates.
-        asking.cancel()  # The client goes away.
-        with pytest.raises(asyncio.CancelledError):
-            await asking
-    await until(lambda: not model.gate.busy)
+    app = web.Application()
+    app.add_subapp("/v1", sub_app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/chat/completions"
+        body = {"model": "tiny", "messages": QUESTION, "max_tokens": 900, "temperature": 0}
+        async with aiohttp.ClientSession() as session:
+            asking = asyncio.create_task(session.post(url, json=body))
+            await until(lambda: model.gate.busy)  # It generates.
+            asking.cancel()  # The client goes away.
+            with pytest.raises(asyncio.CancelledError):
+                await asking
+        await until(lambda: not model.gate.busy)
+    finally:
+        await runner.cleanup()
     ended = [r.getMessage().split() for r in caplog.records if r.msg.startswith("Generated")]
     assert ended[0][-1] == "cancelled."
     assert int(ended[0][1]) < 900
