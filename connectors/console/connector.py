@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+_MAX_ASSET_NAME = 100
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 PLACEHOLDER = (
     "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Helpline console"
@@ -136,8 +137,12 @@ class ConsoleConnector:
     async def asset(self, request: web.Request) -> web.StreamResponse:
         """A file of ``static/`` (no sub-folders, no dot files)."""
         name = request.match_info["name"]
+        # The name is checked before it reaches the file system: a name of
+        # thousands of characters made ``is_file`` raise (ENAMETOOLONG).
+        if len(name) > _MAX_ASSET_NAME or not _ASSET_NAME.match(name):
+            raise web.HTTPNotFound()
         path = STATIC / name
-        if not _ASSET_NAME.match(name) or not await asyncio.to_thread(path.is_file):
+        if not await asyncio.to_thread(path.is_file):
             raise web.HTTPNotFound()
         return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from connectors.slack.ignore import BotIdentity
 
 _LOGGER = logging.getLogger(__name__)
+#: Jitter from a generator of its own: the process-wide one stays untouched.
+_JITTER = random.Random()
 #: The name of the retry loop's task.
 TASK_NAME = "slack-auth-test"
 
 
 def retry_delays(
-    first_s: float, cap_s: float, rand: Callable[[], float] = random.random
+    first_s: float, cap_s: float, rand: Callable[[], float] = _JITTER.random
 ) -> Iterator[float]:
     """Endless waits: doubling from ``first_s`` up to ``cap_s``, each jittered.
 

@@ -179,3 +179,9 @@ def test_the_pages_need_no_inline_script_or_style(name: str) -> None:
     assert "<style" not in html
     assert " style=" not in html
     assert re.search(r"\son[a-z]+\s*=", html) is None  # no onclick= and the like
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "a" * 101 + ".js", "..", ".env", "console.js%00"])
+async def test_odd_static_file_names_get_404(client: TestClient[Any, Any], name: str) -> None:
+    resp = await client.get(f"/console/static/{name}")
+    assert resp.status == 404
