@@ -197,7 +197,8 @@ def parse_frame(raw: str, max_bytes: int) -> Frame:
         raise FrameError("malformed", detail, _client_id_of(raw)) from None
     if not isinstance(data, dict):
         raise FrameError("malformed", "a frame must be a JSON object")
-    parser = _PARSERS.get(data.get("type"))
+    kind = data.get("type")
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:
         raise FrameError("unknown_type", f"unknown frame type {data.get('type')!r}")
     return parser(data)

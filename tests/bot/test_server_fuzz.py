@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import aiohttp
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
@@ -207,3 +208,64 @@ async def test_every_route_is_found(db_url: str, tmp_path: Path) -> None:
     for expected in ("/webhooks/rest/webhook", "/console/api/login", "/healthz"):
         assert expected in paths
     assert any("slack" in p for p in paths), paths
+
+
+ws_frame = st.one_of(
+    st.builds(
+        lambda kind, rest: {"type": kind, **rest},
+        st.sampled_from(["hello", "message", "ping", "typing", "read", "x", ""]),
+        shaped_object,
+    ).map(_encode),
+    json_value.map(_encode),
+    st.integers(min_value=100, max_value=6000).map(lambda n: b"[" * n + b"]" * n),
+    st.binary(max_size=100),
+)
+
+
+async def test_the_widget_socket_survives_any_frame(db_url: str, tmp_path: Path) -> None:
+    """Every frame gets a well-formed answer and the socket stays open."""
+    server = await _make_server(db_url, tmp_path)
+    loop = asyncio.get_running_loop()
+    try:
+        async with ClientSession() as session:
+            ws = await session.ws_connect(server.make_url("/widget/ws"))
+            await ws.send_json({"type": "hello", "visitor": "fuzz-visitor", "last_id": 0})
+            while (await ws.receive_json()).get("type") != "synced":
+                pass
+
+            async def exchange(frame: bytes, nonce: str) -> list[dict[str, Any]]:
+                if frame.isascii() and frame.strip()[:1] in (b"{", b"["):
+                    await ws.send_str(frame.decode())
+                else:
+                    await ws.send_bytes(frame)
+                await ws.send_json({"type": "ping", "nonce": nonce})
+                seen = []
+                while True:
+                    answer = await ws.receive(timeout=30)
+                    assert answer.type is aiohttp.WSMsgType.TEXT, (answer, frame[:200])
+                    seen.append(json.loads(answer.data))
+                    if seen[-1] == {"type": "pong", "nonce": nonce}:
+                        return seen
+
+            await asyncio.to_thread(_fuzz_frames, exchange, loop)
+            assert not ws.closed
+    finally:
+        await server.close()
+
+
+def _fuzz_frames(
+    exchange: Callable[[bytes, str], Awaitable[list[dict[str, Any]]]],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    counter = iter(range(10**9))
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(frame=ws_frame)
+    def one_frame(frame: bytes) -> None:
+        nonce = f"n{next(counter)}"
+        future = asyncio.run_coroutine_threadsafe(exchange(frame, nonce), loop)
+        for answer in future.result(timeout=60):
+            if answer.get("type") == "error":
+                assert answer.get("reason"), answer
+
+    one_frame()
