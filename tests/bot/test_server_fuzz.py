@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import aiohttp
+import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
