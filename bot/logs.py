@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import json as jsonlib
 import logging
 import sys
@@ -28,6 +29,7 @@ __all__ = [
     "JSONFormatter",
     "TextFormatter",
     "bind_conversation",
+    "conversation_label",
     "conversation_scope",
     "current_channel",
     "current_conversation",
@@ -77,14 +79,24 @@ def current_channel() -> str | None:
     return _CHANNEL.get()
 
 
+def conversation_label(channel: str, external_id: str) -> str:
+    """How logs name a conversation: ``channel:`` and 12 hex digits of the id's SHA-256.
+
+    A channel's conversation id can be a credential (a widget visitor id) or
+    personal data (an email Message-ID, a Slack user): logs carry a stable
+    digest that finds every line of one conversation, never the id itself.
+    """
+    return f"{channel}:{hashlib.sha256(external_id.encode('utf-8', 'replace')).hexdigest()[:12]}"
+
+
 @contextlib.contextmanager
 def conversation_scope(channel: str, external_id: str) -> Iterator[None]:
     """Tag every record logged inside with ``conversation_id`` and ``channel``.
 
-    The id is ``channel:external_id``, as :class:`bot.manager.DialogueManager`
+    The id is :func:`conversation_label`'s, as :class:`bot.manager.DialogueManager`
     binds it for a turn. Tasks started inside inherit both.
     """
-    conversation = _CONVERSATION_ID.set(f"{channel}:{external_id}")
+    conversation = _CONVERSATION_ID.set(conversation_label(channel, external_id))
     bound_channel = _CHANNEL.set(channel)
     try:
         yield

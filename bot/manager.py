@@ -21,7 +21,7 @@ from bot.dialogue.events import Event, UserUttered
 from bot.dialogue.nlu import Intent, ParseResult
 from bot.dialogue.state import DialogueState
 from bot.errors import StorageError
-from bot.logs import bind_conversation, unbind_conversation
+from bot.logs import bind_conversation, conversation_label, unbind_conversation
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.storage.console_store import ConsoleStore
 from bot.storage.records import TurnRecord
@@ -256,7 +256,7 @@ class DialogueManager:
         metadata: dict[str, Any],
         delivered: bool = False,
     ) -> list[OutboundMessage]:
-        token = bind_conversation(f"{conv.channel}:{conv.external_id}")
+        token = bind_conversation(conversation_label(conv.channel, conv.external_id))
         started = time.perf_counter()
         try:
             answered = await self._csat_answer(conv, inbound_id, context, text, delivered)

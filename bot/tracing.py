@@ -23,7 +23,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from bot.logs import conversation_scope
+from bot.logs import conversation_label, conversation_scope
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -118,7 +118,8 @@ def traced(
 
 
 def _where(channel: str, external_id: str) -> Attributes:
-    return {"helpline.channel": channel, "helpline.conversation": external_id}
+    label = conversation_label(channel, external_id)
+    return {"helpline.channel": channel, "helpline.conversation": label}
 
 
 def _message_scope(_self: Any, message: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from bot.config import TracingSettings, load_config
 from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.project import load_project
 from bot.dispatch import Dispatcher
-from bot.logs import setup_logging
+from bot.logs import conversation_label, setup_logging
 from bot.manager import DialogueManager
 from bot.messages import InboundMessage, OutboundMessage
 from bot.runtime import NoNLU
@@ -148,7 +148,8 @@ async def test_a_turn_is_one_trace_from_message_to_delivery(
     }
     for child, parent in parents.items():
         assert by_name[child].parent_span_id == by_name[parent].span_id, child
-    assert _attrs(root) == {"helpline.channel": "test", "helpline.conversation": "c7"}
+    label = conversation_label("test", "c7")
+    assert _attrs(root) == {"helpline.channel": "test", "helpline.conversation": label}
     assert root.kind == root.SPAN_KIND_SERVER
     assert _attrs(by_name["helpline.llm.local"])["helpline.llm.model"] == "smollm2-int8"
     assert _attrs(by_name["helpline.llm.cloud"])["helpline.llm.model"] == "gpt-test"
@@ -182,7 +183,9 @@ async def test_every_line_of_a_turn_and_its_delivery_names_the_conversation(
     loggers = {line["logger"] for line in during}
     assert {"llm.answerer", "tests.tracing"} <= loggers  # the escalation and the delivery
     for line in during:
-        assert (line.get("conversation_id"), line.get("channel")) == ("test:c8", "test"), line
+        label = conversation_label("test", "c8")
+        assert (line.get("conversation_id"), line.get("channel")) == (label, "test"), line
+        assert label != "test:c8"
     after = next(line for line in lines if line["message"] == "After the turn.")
     assert "conversation_id" not in after
     assert "channel" not in after
