@@ -119,6 +119,12 @@ async def _channels_ctx(app: web.Application) -> AsyncIterator[None]:
             await channel.stop()
 
 
+async def _plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """No answer names the server's software and version, nor may it be sniffed."""
+    response.headers["Server"] = "Helpline"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
 def create_app(config: Config, runtime: Runtime | None = None) -> web.Application:
     """Build the application; the runtime starts with it and stops with it."""
     runtime = runtime or Runtime(config)
@@ -131,6 +137,7 @@ def create_app(config: Config, runtime: Runtime | None = None) -> web.Applicatio
     app.cleanup_ctx.append(_api_listener_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    app.on_response_prepare.append(_plain_server_header)
     if runtime.openai_app is not None:
         app.add_subapp("/v1", runtime.openai_app)
     app[CHANNELS] = _build_connectors(config, runtime, app)

@@ -101,9 +101,7 @@ async def test_a_sender_over_its_rate_gets_429_with_retry_after(make_client: Mak
 
 async def test_an_ip_rotating_senders_is_limited(make_client: Make) -> None:
     client = await make_client("    ip_rate: {per_second: 0.01, burst: 3}\n")
-    statuses = [
-        (await post(client, {"sender": f"s{i}", "message": "hi"}))[0] for i in range(4)
-    ]
+    statuses = [(await post(client, {"sender": f"s{i}", "message": "hi"}))[0] for i in range(4)]
     assert statuses == [200, 200, 200, 429]
 
 
@@ -130,3 +128,14 @@ async def test_malformed_bodies_get_400_with_a_reason(make_client: Make, raw: by
     assert answer["reason"]
     status, _ = await post(client, {"sender": "u", "message": "/greet"})
     assert status == 200, "the channel still works"
+
+
+async def test_no_answer_names_the_server_software(make_client: Make) -> None:
+    client = await make_client()
+    for resp in (
+        await client.get("/healthz"),
+        await client.post(URL, data=b"{"),
+        await client.get("/no/such/page"),
+    ):
+        assert resp.headers["Server"] == "Helpline"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
