@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,10 +121,24 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except SyntaxError as exc:  # the file itself, or a file it imports
+        del sys.modules[module_name]
+        where = f"{exc.filename or path}:{exc.lineno}"
+        raise ActionError(f"{where}: cannot load actions: {exc.msg}") from exc
     except Exception as exc:
         del sys.modules[module_name]
-        raise ActionError(f"cannot load actions from {path}: {exc!r}") from exc
+        where = f"{path}:{_failing_line(exc, resolved)}"
+        raise ActionError(f"{where}: cannot load actions: {exc!r}") from exc
     return module
+
+
+def _failing_line(exc: BaseException, path: Path) -> int | None:
+    """The line of ``path`` that the traceback of ``exc`` last passed through."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if Path(frame.f_code.co_filename) == path:
+            line = lineno
+    return line
 
 
 def _add(table: dict[str, LocalAction], name: str, fn: LocalAction) -> None:

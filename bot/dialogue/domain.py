@@ -48,6 +48,12 @@ class Slot:
             return text or None
         return value
 
+    def allows(self, value: Any) -> bool:
+        """Whether ``value`` may be set as it is: any value but a categorical's unknown ones."""
+        if self.type != "categorical" or value is None:
+            return True
+        return str(value).lower() in (v.lower() for v in self.values)
+
     def _coerce_categorical(self, text: str) -> str | None:
         lowered = text.strip().lower()
         for allowed in self.values:
@@ -92,6 +98,8 @@ class ResponseVariation:
     text: str
     buttons: tuple[dict[str, str], ...] = ()
     condition: tuple[tuple[str, Any], ...] = ()
+    path: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
 
 
 class _SafeFormat(dict[str, Any]):
@@ -229,7 +237,14 @@ def _parse_slot(name: str, spec: Any, path: str, line: int | None) -> Slot:
     values = tuple(str(v) for v in spec.get("values") or ())
     if slot_type == "categorical" and not values:
         raise FlowError(path, line, f"categorical slot '{name}' needs 'values'")
-    return Slot(name, slot_type, spec.get("initial_value"), values)
+    slot = Slot(name, slot_type, spec.get("initial_value"), values)
+    if not slot.allows(slot.initial_value):
+        raise FlowError(
+            path,
+            line_of(spec, "initial_value") or line,
+            f"initial_value {slot.initial_value!r} of slot '{name}' is not one of its values",
+        )
+    return slot
 
 
 def _parse_response(name: str, spec: Any, path: str) -> tuple[ResponseVariation, ...]:
@@ -250,5 +265,7 @@ def _parse_response(name: str, spec: Any, path: str) -> tuple[ResponseVariation,
             for c in item.get("condition") or []
             if isinstance(c, dict)
         )
-        variations.append(ResponseVariation(str(item.get("text", "")), tuple(buttons), cond))
+        variations.append(
+            ResponseVariation(str(item.get("text", "")), tuple(buttons), cond, path, line_of(item))
+        )
     return tuple(variations)

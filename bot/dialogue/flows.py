@@ -75,6 +75,7 @@ class Flow:
     name: str = ""
     guard: Condition | None = None
     triggers: tuple[tuple[str, float], ...] = ()
+    trigger_lines: tuple[int | None, ...] = ()
     persisted_slots: tuple[str, ...] = ()
     steps: dict[str, Step] = field(default_factory=dict)
     first: str = END
@@ -149,6 +150,8 @@ class _FlowParser:
         if "if" in spec:
             self.flow.guard = self.condition(spec["if"], spec)
         self.flow.triggers = self._triggers(spec.get("nlu_trigger"))
+        items = spec.get("nlu_trigger") or ()
+        self.flow.trigger_lines = tuple(line_of(item) or line_of(items) for item in items)
         persisted = spec.get("persisted_slots") or []
         if not isinstance(persisted, list):
             raise self.error(spec, "'persisted_slots' must be a list")

@@ -7,17 +7,20 @@ patterns and responses come first, so the project overrides them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot import yamlio
+from bot.dialogue import checks
 from bot.dialogue.domain import Domain, parse_domain
 from bot.dialogue.flows import Flow, parse_flows
 from bot.dialogue.validate import validate
 from bot.errors import FlowError
 
+_LOGGER = logging.getLogger(__name__)
 DEFAULTS = Path(__file__).with_name("defaults.yml")
 _DOMAIN_KEYS = {"responses", "slots", "intents", "entities", "actions", "session_config", "forms"}
 _NLU_KEYS = {"nlu", "rules", "stories"}
@@ -32,6 +35,8 @@ class Project:
     flows: dict[str, Flow]
     domain: Domain
     nlu_files: list[Path] = field(default_factory=list)
+    #: What looks wrong but may be meant, each ``file:line: text`` (also logged).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def tests_dir(self) -> Path:
@@ -70,6 +75,34 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _check_kb(kb_dir: Path) -> None:
+    """Refuse a knowledge-base article that is not UTF-8 text (a binary file).
+
+    Raises:
+        FlowError: With the line of the first bad byte or NUL character.
+    """
+    if not kb_dir.is_dir():
+        return
+    for path in sorted(kb_dir.glob("*.md")):
+        text = yamlio.read_text(path)
+        if "\x00" in text:
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise FlowError(str(path), line, "a binary file (it holds NUL bytes), not an article")
+
+
+def _warn(
+    project: Project, user_flows: int, nlu: list[tuple[str, str, int | None]], found: list[str]
+) -> None:
+    """Collect and log what looks wrong but may be meant (see :mod:`bot.dialogue.checks`)."""
+    warnings = found + checks.check_responses(project.flows, project.domain)
+    warnings += checks.check_nlu_intents(nlu, project.domain)
+    if not user_flows:
+        warnings.append(f"{project.root}: the bot has no flows (only the built-in patterns)")
+    for warning in warnings:
+        _LOGGER.warning("%s", warning)
+    project.warnings = warnings
+
+
 def load_project(root: str | Path, has_action: Callable[[str], bool] = lambda _: False) -> Project:
     """Load and validate the bot project in ``root``.
 
@@ -79,7 +112,10 @@ def load_project(root: str | Path, has_action: Callable[[str], bool] = lambda _:
             remotely); names listed in the domain's ``actions`` count too.
 
     Raises:
-        FlowError: A file is malformed or the flows are inconsistent.
+        FlowError: A file is empty or malformed, the flows are inconsistent
+            with each other or with the domain (see :mod:`bot.dialogue.checks`),
+            or a knowledge-base article is not text.
+        SourceError: A file cannot be read or is not UTF-8 text.
     """
     root = Path(root)
     if not root.is_dir():
@@ -89,12 +125,16 @@ def load_project(root: str | Path, has_action: Callable[[str], bool] = lambda _:
     flows = {f.id: f for f in parse_flows(defaults, str(DEFAULTS))}
     user_flows: dict[str, Flow] = {}
     nlu_files: list[Path] = []
+    nlu: list[tuple[str, str, int | None]] = []
     for path in sorted(root.glob("*.yml")) + sorted(root.glob("*.yaml")):
         data = _read(path)
+        if not data:
+            raise FlowError(str(path), 1, "the file is empty (remove it, or give it content)")
         if _DOMAIN_KEYS & set(data):
             domain.merge(parse_domain(data, str(path)))
         if "nlu" in data:
             nlu_files.append(path)
+            nlu += [(str(path), name, line) for name, line in checks.nlu_intents(data)]
         if "flows" in data:
             for flow in parse_flows(data, str(path)):
                 if flow.id in user_flows:
@@ -108,4 +148,9 @@ def load_project(root: str | Path, has_action: Callable[[str], bool] = lambda _:
     flows.update(user_flows)
     declared = set(domain.actions)
     validate(flows, domain, lambda name: name in declared or has_action(name))
-    return Project(root, flows, domain, nlu_files)
+    triggers = checks.check_triggers(flows, domain, {name for _, name, _ in nlu})
+    checks.check_set_slots(flows, domain)
+    _check_kb(root / "kb")
+    project = Project(root, flows, domain, nlu_files)
+    _warn(project, len(user_flows), nlu, triggers)
+    return project

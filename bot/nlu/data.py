@@ -186,3 +186,26 @@ def load_nlu(paths: Sequence[Path]) -> NLUData:
         for item in items:
             _add_item(data, item, str(path))
     return data
+
+
+def require_examples(data: NLUData, minimum: int = 2) -> None:
+    """Refuse an intent with fewer than ``minimum`` examples, where it is declared.
+
+    The embedded NLU's classifier needs two examples per intent (Rasa's own
+    backends train with one, so only that backend calls this).
+
+    Raises:
+        FlowError: Naming the file and line of the intent's first example.
+    """
+    seen: dict[str, list[Example]] = {}
+    for example in data.examples:
+        seen.setdefault(example.intent, []).append(example)
+    for intent, examples in seen.items():
+        if len(examples) < minimum:
+            first = examples[0]
+            raise FlowError(
+                first.source,
+                first.line,
+                f"intent '{intent}' has {len(examples)} example; the embedded NLU needs "
+                f"at least {minimum} per intent",
+            )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from bot.dialogue.nlu import Intent, ParseResult
 from bot.errors import NLUError
 from bot.nlu.classifier import FORMAT_VERSION, IntentClassifier, train_classifier
-from bot.nlu.data import load_nlu
+from bot.nlu.data import load_nlu, require_examples
 from bot.nlu.encoder import Encoder
 from bot.nlu.extractors import EntityExtractor
 
@@ -90,6 +90,7 @@ class EmbeddedNLU:
         data = load_nlu(nlu_paths)
         if not data.examples:
             raise NLUError("the NLU files hold no intent examples")
+        require_examples(data)
         encoder = Encoder(encoder_dir, intra_op_threads=intra_op_threads)
         cached = None
         if cache_dir is not None:
