@@ -147,4 +147,3 @@ class RestConnector:
     def _reject(reason: str, text: str, status: int = 400) -> web.Response:
         metrics.HTTP_ERRORS.labels(CHANNEL, reason).inc()
         return web.json_response({"error": reason, "reason": text}, status=status)
-

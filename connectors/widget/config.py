@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from connectors.buckets import Bucket
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(
     r"^(?P<first>[a-z]{3})(?:-(?P<last>[a-z]{3}))?\s+"
@@ -82,15 +84,6 @@ class BusinessHours(BaseModel):
             if local.weekday() in days and start <= minute < stop:
                 return True
         return False
-
-
-class Bucket(BaseModel):
-    """A token bucket: ``burst`` messages at once, refilled at ``per_second``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    per_second: float = Field(gt=0)
-    burst: int = Field(ge=1)
 
 
 class WidgetConfig(BaseModel):
