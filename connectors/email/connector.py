@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiosmtplib
 
 from bot import metrics
-from bot.errors import ChannelError, DeliveryError, StorageError
+from bot.errors import ChannelError, DeliveryError, InvalidInput, StorageError
 from bot.lifecycle import Service
 from connectors.email.guards import LoopGuard
 from connectors.email.imap import MailboxWatcher, raise_if_cancelled, tls_context
@@ -120,7 +120,13 @@ class EmailConnector(Service):
                 metrics.INBOUND_IGNORED.labels(CHANNEL, reason).inc()
                 return
         thread = await self.threader.resolve(mail)
-        received = await self.ctx.submit(to_inbound(mail, thread.key, _text(mail, thread)))
+        try:
+            received = await self.ctx.submit(to_inbound(mail, thread.key, _text(mail, thread)))
+        except InvalidInput as exc:
+            # Permanent: fetching it again would fail again (and hold the mailbox).
+            _LOGGER.error("Mail %s cannot be stored and is skipped: %s", mail.message_id, exc)
+            metrics.INBOUND_IGNORED.labels(CHANNEL, "invalid").inc()
+            return
         _LOGGER.info(
             "Mail %s from %s is stored as message %d of %s.",
             mail.message_id,

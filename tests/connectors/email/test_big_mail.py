@@ -80,3 +80,24 @@ async def test_a_mail_over_the_size_limit_is_counted_and_not_stored(
     store = client.app[RUNTIME].store
     conversation = await store.conversation("email", "<huge-2000@example.com>", "bea@example.com")
     assert await store.transcript(conversation.id) == []
+
+
+async def test_a_mail_the_store_refuses_is_skipped_not_retried_forever(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    db_url: str,
+    dovecot: Dovecot,
+    mailbox: str,
+    smtp_sink: SmtpSink,
+) -> None:
+    section = email_section(dovecot, mailbox, smtp_sink)
+    client: TestClient[Any, Any] = await start_app(aiohttp_client, tmp_path, db_url, section)
+    msg = EmailMessage()
+    msg["From"] = "x" * 300 + "@example.com"  # longer than the sender column
+    msg["To"] = "support@helpline.test"
+    msg["Subject"] = "Hello"
+    msg["Message-ID"] = "<long-sender@example.com>"
+    msg.set_content("Where is my order?")
+    before = ignored("invalid")
+    await email_channel(client).receive(bytes(msg))  # returns: the mail may be marked seen
+    assert ignored("invalid") - before == 1
