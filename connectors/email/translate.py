@@ -134,6 +134,7 @@ def parse_email(raw: bytes, max_attachment_bytes: int) -> ParsedEmail:
     own_id = message_ids(_header(msg, "Message-ID"))
     body_part = msg.get_body(preferencelist=("plain", "html"))
     full_text, is_html = _body_text(body_part)
+    full_text = full_text.replace("\x00", "")  # no database text holds NUL; it carries nothing
     return ParsedEmail(
         message_id=own_id[0] if own_id else "sha256:" + hashlib.sha256(raw).hexdigest(),
         sender=sender,

@@ -191,3 +191,14 @@ def test_references_keep_the_root_and_the_latest() -> None:
     assert refs[0] == "<m0@x>"
     assert refs[-1] == "<m25@x>"
     assert thread_references({"message_id": "sha256:abc"}) == []
+
+
+def test_nul_characters_are_dropped_from_the_body() -> None:
+    raw = (
+        b"From: Ann <ann@example.com>\r\nTo: support@helpline.test\r\nSubject: Hi\r\n"
+        b"Message-ID: <nul@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Where is\x00 my order?\r\n"
+    )
+    mail = parse_email(raw, 1024)
+    assert mail.text == "Where is my order?"
+    assert "\x00" not in mail.full_text
