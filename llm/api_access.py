@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot.ratelimit import Bucket, TokenBuckets
 from llm.openai_errors import error_response
 from llm.pool import PRIORITY_HEADER
 
@@ -38,7 +39,6 @@ _LOGGER = logging.getLogger(__name__)
 
 #: The priority the access check gave a request; the handlers read it.
 PRIORITY = web.RequestKey("helpline_priority", str)
-_MAX_BUCKETS = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,29 +49,6 @@ class _Principal:
     per_minute: float | None
     burst: int
     priority: Priority
-
-
-class _Buckets:
-    """Token buckets per principal; full ones are forgotten once there are many."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._state: dict[str, tuple[float, float, float]] = {}
-
-    def take(self, who: _Principal) -> float:
-        """Take one request for ``who``; return 0 or the seconds until one is free."""
-        if who.per_minute is None:
-            return 0.0
-        rate, now = who.per_minute / 60.0, self._clock()
-        tokens, then, _ = self._state.get(who.label, (float(who.burst), now, 0.0))
-        tokens = min(float(who.burst), tokens + (now - then) * rate)
-        if tokens < 1.0:
-            self._state[who.label] = (tokens, now, now + (who.burst - tokens) / rate)
-            return (1.0 - tokens) / rate
-        self._state[who.label] = (tokens - 1.0, now, now + (who.burst - tokens + 1.0) / rate)
-        if len(self._state) > _MAX_BUCKETS:  # Forget the buckets that are full again.
-            self._state = {k: v for k, v in self._state.items() if v[2] > now}
-        return 0.0
 
 
 class ApiAccess:
@@ -100,7 +77,8 @@ class ApiAccess:
         self._anonymous = settings.allow_anonymous
         self._rate = settings.requests_per_minute
         self._burst = settings.burst
-        self._buckets = _Buckets(clock)
+        self._clock = clock
+        self._buckets: dict[tuple[float, int], TokenBuckets] = {}
 
     def identify(self, request: web.Request) -> _Principal | None:
         """The caller, or ``None`` when it must be refused with 401."""
@@ -120,6 +98,17 @@ class ApiAccess:
         if self._anonymous:
             return _Principal(f"address {request.remote}", self._rate, self._burst, "api")
         return None
+
+    def _wait_s(self, who: _Principal) -> float:
+        """Take one request from ``who``'s bucket: 0, or the seconds until one is free."""
+        if who.per_minute is None:
+            return 0.0
+        shape = (who.per_minute, who.burst)  # one set of buckets per distinct limit
+        buckets = self._buckets.get(shape)
+        if buckets is None:
+            bucket = Bucket(per_second=who.per_minute / 60.0, burst=who.burst)
+            buckets = self._buckets[shape] = TokenBuckets(bucket, self._clock)
+        return 0.0 if buckets.take(who.label) else buckets.wait_s(who.label)
 
     @staticmethod
     def _open_principal() -> _Principal:
@@ -143,7 +132,7 @@ class ApiAccess:
             )
             refusal.headers["WWW-Authenticate"] = "Bearer"
             return refusal
-        wait_s = self._buckets.take(who)
+        wait_s = self._wait_s(who)
         if wait_s > 0:
             _LOGGER.info("A /v1 request of %s is over its rate limit.", who.label)
             refusal = error_response(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from connectors.console import devices
-from connectors.console.net import client_ip, is_https
+from connectors.console.net import is_https
 from connectors.console.passwords import verify_password_async
 from connectors.console.shapes import agent_json
 from connectors.console.state import (
@@ -30,6 +30,7 @@ from connectors.console.state import (
     api_error,
     json_body,
 )
+from connectors.net import client_ip
 
 if TYPE_CHECKING:
     from connectors.console.state import Json

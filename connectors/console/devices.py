@@ -22,7 +22,8 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from connectors.console.net import client_ip, is_https
+from connectors.console.net import is_https
+from connectors.net import client_ip
 
 if TYPE_CHECKING:
     from aiohttp import web

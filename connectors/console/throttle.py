@@ -27,8 +27,8 @@ from aiohttp import web
 from bot import wirejson
 from connectors.console.devices import PREFIX, client_of
 from connectors.console.mw_session import LOGIN_PATH
-from connectors.console.net import client_ip
 from connectors.console.state import STATE, ConsoleState, api_error
+from connectors.net import client_ip
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler

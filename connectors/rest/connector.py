@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot import metrics, wirejson
 from bot.errors import ChannelError, InvalidInput, ShuttingDown, StorageError
-from connectors.buckets import Bucket, TokenBuckets, client_ip
+from bot.ratelimit import Bucket, TokenBuckets
+from connectors.net import client_ip
 from connectors.rest.translate import CHANNEL, to_inbound, to_rasa
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from aiohttp import hdrs, web
 
 from bot import metrics
+from connectors.net import client_ip
 from connectors.restart import close_for_restart
 from connectors.widget.origin import OriginGuard
 from connectors.widget.ratelimit import RateLimit
@@ -129,9 +130,4 @@ class WidgetConnector:
         return ws
 
     def _ip(self, request: web.Request) -> str:
-        if self.config.trust_forwarded_for:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            first = forwarded.split(",")[0].strip()
-            if first:
-                return first
-        return request.remote or "unknown"
+        return client_ip(request, self.config.trust_forwarded_for)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from connectors.buckets import Clock, TokenBuckets
+from bot.ratelimit import Clock, TokenBuckets
 from connectors.widget.translate import FrameError
 
 if TYPE_CHECKING:
-    from connectors.buckets import Bucket
+    from bot.ratelimit import Bucket
     from connectors.widget.translate import ClientMessage, Next, Peer
 
 

@@ -1,15 +1,14 @@
-"""Token buckets and the client address, shared by the connectors' rate limits."""
+"""Token buckets: one per key, each refilled at a rate, for every rate limit.
+
+Used by the connectors' limits (REST, widget) and by ``/v1``'s per-key limits.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 Clock = Callable[[], float]
 
@@ -62,12 +61,3 @@ class TokenBuckets:
         for key, (tokens, then) in list(self._buckets.items()):
             if tokens + (now - then) * self._rate >= self._burst:
                 del self._buckets[key]
-
-
-def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
-    """The client's IP address (from ``X-Forwarded-For``'s first hop only when trusted)."""
-    if trust_forwarded_for:
-        first = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        if first:
-            return first
-    return request.remote or "unknown"
