@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.server import RUNTIME
@@ -19,6 +21,27 @@ from tests.connectors.email.test_email_app import (
 )
 
 LINE = "My order arrived damaged and I would like to know what happens next, please. "
+
+
+MakeApp = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def make_app(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    db_url: str,
+    dovecot: Dovecot,
+    mailbox: str,
+    smtp_sink: SmtpSink,
+) -> MakeApp:
+    """Start the app with the email channel (plus ``extra`` email settings)."""
+
+    async def make(**extra: Any) -> TestClient[Any, Any]:
+        section = email_section(dovecot, mailbox, smtp_sink, **extra)
+        return await start_app(aiohttp_client, tmp_path, db_url, section)
+
+    return make
 
 
 def huge_mail(lines: int) -> bytes:
@@ -34,16 +57,8 @@ def huge_mail(lines: int) -> bytes:
     return bytes(msg)
 
 
-async def test_a_huge_mail_does_not_freeze_the_loop(
-    aiohttp_client: ClientFactory,
-    tmp_path: Path,
-    db_url: str,
-    dovecot: Dovecot,
-    mailbox: str,
-    smtp_sink: SmtpSink,
-) -> None:
-    section = email_section(dovecot, mailbox, smtp_sink)
-    client: TestClient[Any, Any] = await start_app(aiohttp_client, tmp_path, db_url, section)
+async def test_a_huge_mail_does_not_freeze_the_loop(make_app: MakeApp) -> None:
+    client = await make_app()
     raw = huge_mail(120_000)
     loop = asyncio.get_running_loop()
     gaps: list[float] = []
@@ -64,16 +79,8 @@ async def test_a_huge_mail_does_not_freeze_the_loop(
     assert len(await store.transcript(conversation.id)) >= 1
 
 
-async def test_a_mail_over_the_size_limit_is_counted_and_not_stored(
-    aiohttp_client: ClientFactory,
-    tmp_path: Path,
-    db_url: str,
-    dovecot: Dovecot,
-    mailbox: str,
-    smtp_sink: SmtpSink,
-) -> None:
-    section = email_section(dovecot, mailbox, smtp_sink, max_mail_bytes=100_000)
-    client: TestClient[Any, Any] = await start_app(aiohttp_client, tmp_path, db_url, section)
+async def test_a_mail_over_the_size_limit_is_counted_and_not_stored(make_app: MakeApp) -> None:
+    client = await make_app(max_mail_bytes=100_000)
     before = ignored("too_large")
     await email_channel(client).receive(huge_mail(2_000))
     assert ignored("too_large") - before == 1
@@ -82,16 +89,8 @@ async def test_a_mail_over_the_size_limit_is_counted_and_not_stored(
     assert await store.transcript(conversation.id) == []
 
 
-async def test_a_mail_the_store_refuses_is_skipped_not_retried_forever(
-    aiohttp_client: ClientFactory,
-    tmp_path: Path,
-    db_url: str,
-    dovecot: Dovecot,
-    mailbox: str,
-    smtp_sink: SmtpSink,
-) -> None:
-    section = email_section(dovecot, mailbox, smtp_sink)
-    client: TestClient[Any, Any] = await start_app(aiohttp_client, tmp_path, db_url, section)
+async def test_a_mail_the_store_refuses_is_skipped_not_retried_forever(make_app: MakeApp) -> None:
+    client = await make_app()
     msg = EmailMessage()
     msg["From"] = "x" * 300 + "@example.com"  # longer than the sender column
     msg["To"] = "support@helpline.test"
