@@ -63,15 +63,7 @@ async def test_sigterm_finishes_the_running_turn_then_closes_with_a_reconnect_hi
     async with _postgres_database(DEFAULT_PG_URL) as db_url:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        path = cluster.config(
-            tmp_path,
-            db_url,
-            "",
-            port,
-            redis=None,
-            server={"port": port, "drain_timeout_s": 120},
-            dialogue={"action_timeout_s": 120, "turn_timeout_s": 120},
-        )
+        path = _slow_config(tmp_path, db_url, port)
         log = tmp_path / "server.log"
         with cluster.replica(path, port, log) as proc:
             async with aiohttp.ClientSession() as session:
@@ -127,6 +119,19 @@ async def test_sigterm_finishes_the_running_turn_then_closes_with_a_reconnect_hi
     assert _said(log, "Drained (all done)")
 
 
+def _slow_config(tmp_path: Path, db_url: str, port: int) -> Path:
+    """A lone replica whose turns and drain may take two minutes (the lock holds them)."""
+    return cluster.config(
+        tmp_path,
+        db_url,
+        "",
+        port,
+        redis=None,
+        server={"port": port, "drain_timeout_s": 120},
+        dialogue={"action_timeout_s": 120, "turn_timeout_s": 120},
+    )
+
+
 def _said(log: Path, line: str) -> bool:
     return line in log.read_text(errors="replace")
 
@@ -137,15 +142,7 @@ async def test_sigterm_waits_for_a_running_rest_turn_and_refuses_new_rest_messag
     async with _postgres_database(DEFAULT_PG_URL) as db_url:
         port = free_port()
         url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
-        path = cluster.config(
-            tmp_path,
-            db_url,
-            "",
-            port,
-            redis=None,
-            server={"port": port, "drain_timeout_s": 120},
-            dialogue={"action_timeout_s": 120, "turn_timeout_s": 120},
-        )
+        path = _slow_config(tmp_path, db_url, port)
         log = tmp_path / "server.log"
         with cluster.replica(path, port, log) as proc:
             async with aiohttp.ClientSession() as session:
