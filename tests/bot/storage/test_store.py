@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.errors import StorageError
+from bot.errors import InvalidInput, StorageError
 from bot.storage import Store, TurnRecord, demo_orders
 
 
@@ -368,3 +368,38 @@ async def test_kb_chunks_and_usage(store: Store) -> None:
     assert await store.month_cost("2026-11") == 0.75
     assert await store.month_cost("2026-11", "azure") == 0.5
     assert await store.month_cost("2026-12") == 0.0
+
+
+async def test_the_same_message_id_in_two_conversations_is_two_messages(store: Store) -> None:
+    alice = await store.conversation("rest", "alice", "alice")
+    mallory = await store.conversation("rest", "mallory", "mallory")
+    first, _ = await store.record_inbound(alice.id, "rest", "2", "HL-10001", {})
+    second, created = await store.record_inbound(mallory.id, "rest", "2", "hello", {})
+    assert created
+    assert second != first
+    assert [m.text for m in await store.transcript(mallory.id)] == ["hello"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("sender", "s" * 256), ("message id", "m" * 256), ("message text", "a\x00b")],
+)
+async def test_receive_refuses_what_the_schema_cannot_hold_once(
+    store: Store, field: str, value: str
+) -> None:
+    sender = value if field == "sender" else "u"
+    message_id = value if field == "message id" else "m1"
+    text = value if field == "message text" else "hi"
+    with pytest.raises(InvalidInput, match=field):
+        await store.receive("rest", "c-limits", sender, message_id, text, {})
+
+
+async def test_a_data_error_of_the_database_is_invalid_input_not_an_outage(
+    store: Store, db_url: str
+) -> None:
+    """Past the store's own checks, PostgreSQL's data exceptions (class 22) are permanent."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite stores a NUL in text; only PostgreSQL refuses it")
+    conv = await store.conversation("rest", "c-nul", "u")
+    with pytest.raises(InvalidInput, match="refused the data"):
+        await store.record_inbound(conv.id, "rest", None, "a\x00b", {})
