@@ -109,10 +109,15 @@ class CloudProviderSettings(_Section):
 
 
 class CloudSettings(_Section):
-    """The cloud fallback: an ordered provider chain and a monthly budget."""
+    """The cloud fallback: an ordered provider chain and a monthly budget.
+
+    ``deadline_s`` bounds the whole cloud attempt of one turn: every request,
+    retry, backoff wait and fallback to the next provider.
+    """
 
     providers: list[CloudProviderSettings] = Field(default_factory=list)
     monthly_budget_usd: float | None = Field(default=None, ge=0.0)
+    deadline_s: float = Field(default=15.0, gt=0.0)
     max_new_tokens: int = Field(default=256, ge=1)
 
 
