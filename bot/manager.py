@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import metrics, tracing, turn_fields
+from bot.dialogue.answer import TURN_CONVERSATION
 from bot.dialogue.events import Event, UserUttered
 from bot.dialogue.nlu import Intent, ParseResult
 from bot.dialogue.state import DialogueState
@@ -257,6 +258,7 @@ class DialogueManager:
         delivered: bool = False,
     ) -> list[OutboundMessage]:
         token = bind_conversation(conversation_label(conv.channel, conv.external_id))
+        usage_token = TURN_CONVERSATION.set(conv.id)
         started = time.perf_counter()
         try:
             answered = await self._csat_answer(conv, inbound_id, context, text, delivered)
@@ -282,6 +284,7 @@ class DialogueManager:
                 for i, r in zip(ids, record.replies, strict=True)
             ]
         finally:
+            TURN_CONVERSATION.reset(usage_token)
             unbind_conversation(token)
 
     async def _run_engine(

@@ -154,3 +154,17 @@ MODEL_SERVER_QUEUE = Gauge(
     "Requests waiting for the model's slot in a model worker.",
     registry=REGISTRY,
 )
+LLM_PROVIDER_ERRORS = Counter(
+    "helpline_llm_provider_errors_total",
+    "Failed attempts at a cloud provider (retries included), by provider and kind"
+    " (timeout/connection/http_429/http_5xx/http_4xx/malformed).",
+    ["provider", "kind"],
+    registry=REGISTRY,
+)
+LLM_CIRCUIT_STATE = Gauge(
+    "helpline_llm_circuit_state",
+    "Circuit breaker of each cloud provider: 0 closed, 1 half-open (a trial call may go),"
+    " 2 open (not called).",
+    ["provider"],
+    registry=REGISTRY,
+)

@@ -17,6 +17,9 @@ TokenSink = Callable[[str], None]
 #: the channel shows answers live (the widget). The final answer still arrives
 #: as the turn's reply and replaces the draft, which may have been escalated.
 TOKEN_SINK: ContextVar[TokenSink | None] = ContextVar("helpline_token_sink", default=None)
+#: The store id of the conversation whose turn is running (the dialogue manager
+#: sets it), so that what an answerer's model calls cost is recorded against it.
+TURN_CONVERSATION: ContextVar[int | None] = ContextVar("helpline_turn_conversation", default=None)
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ class Answer:
 
     Attributes:
         text: What to tell the customer.
-        route: Who answered: ``local``, ``cloud`` or ``human`` (a handoff).
+        route: Who answered: ``extractive`` (a quote of the KB), ``local`` (the
+            local model's checked draft), ``cloud`` or ``human`` (a handoff).
         confidence: The answerer's confidence in ``[0, 1]``.
         citations: Identifiers of the knowledge-base passages used.
         handoff_reason: Why a human is needed, when ``route`` is ``human``.
@@ -35,6 +39,7 @@ class Answer:
         cost_usd: What the model call(s) cost.
         local_confidence: The local model's score, when it answered (even if escalated).
         cloud_confidence: The cloud's score, when it answered (even if handed off).
+        declined: The knowledge base has nothing on the question, and the text says so.
     """
 
     text: str
@@ -48,6 +53,7 @@ class Answer:
     cost_usd: float | None = None
     local_confidence: float | None = None
     cloud_confidence: float | None = None
+    declined: bool = False
 
 
 class Answerer(Protocol):

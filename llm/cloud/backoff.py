@@ -52,6 +52,14 @@ class CircuitState(enum.Enum):
     OPEN = "open"
     HALF_OPEN = "half_open"
 
+    @property
+    def level(self) -> int:
+        """The state as the circuit gauge shows it: 0 closed, 1 half-open, 2 open."""
+        return _LEVELS[self]
+
+
+_LEVELS = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
 
 class CircuitBreaker:
     """Stops calling a provider that keeps failing, and probes it again later.
@@ -91,6 +99,10 @@ class CircuitBreaker:
         if self._clock() - self._opened_at >= self._reset_s:
             return CircuitState.HALF_OPEN
         return CircuitState.OPEN
+
+    def level(self) -> int:
+        """Return the state as the circuit gauge shows it (see :attr:`CircuitState.level`)."""
+        return self.state.level
 
     def acquire(self) -> bool:
         """Return whether a call may go through now; a half-open trial is taken."""

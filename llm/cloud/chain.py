@@ -7,16 +7,23 @@
 2. redacts PII from every message (:class:`~llm.pii.Redactor`), so no
    e-mail, phone, card number or order id leaves the machine;
 3. tries the providers in order, skipping those without their API key and
-   those whose circuit is open, each with its own timeout and retries;
+   those whose circuit is open, each with its own timeout and retries, all
+   within one deadline (``deadline_s``): a request's timeout is at most the
+   time left, no backoff wait runs past it and no provider is tried after it;
 4. restores the placeholders in the reply, prices the call from the
-   provider's price table and records it in the usage ledger.
+   provider's price table and records it in the usage ledger, with the
+   conversation of the turn (the ``conversation_id`` argument, else
+   :data:`~bot.dialogue.answer.TURN_CONVERSATION`).
 
-When every provider failed it raises :class:`~bot.errors.ProviderUnavailable`
-(:class:`~bot.errors.RateLimited` when they all refused for rate limits).
+When every provider failed, or the deadline passed, it raises
+:class:`~bot.errors.ProviderUnavailable` (:class:`~bot.errors.RateLimited`
+when they all refused for rate limits). While the chain is started,
+``helpline_llm_circuit_state`` shows each provider's circuit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -27,8 +34,11 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from bot import metrics
+from bot.dialogue.answer import TURN_CONVERSATION
 from bot.errors import BudgetExhausted, LLMError, ProviderUnavailable, RateLimited, StorageError
 from bot.lifecycle import Service
+from llm.cloud.backoff import CircuitBreaker
 from llm.cloud.ledger import MemoryLedger, UsageLedger, cost_usd, month_of
 from llm.cloud.provider import Provider
 from llm.cloud.wire import Reply, Usage, build_request
@@ -40,6 +50,10 @@ if TYPE_CHECKING:
     from llm.settings import CloudSettings
 
 _LOGGER = logging.getLogger(__name__)
+
+# The breaker each provider name's circuit gauge reads, so that a chain that
+# stops removes only the gauges it set.
+_GAUGED: dict[str, CircuitBreaker] = {}
 
 
 def estimate_tokens(text: str) -> int:
@@ -101,13 +115,20 @@ class CloudChain(Service):
         self._now = now
 
     async def start(self) -> None:
-        """Open the shared HTTP session; idempotent."""
+        """Open the shared HTTP session and show the circuits' gauges; idempotent."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
+        for provider in self.providers:
+            metrics.LLM_CIRCUIT_STATE.labels(provider.name).set_function(provider.breaker.level)
+            _GAUGED[provider.name] = provider.breaker
 
     async def stop(self) -> None:
-        """Close the HTTP session if the chain opened it; idempotent."""
+        """Close the HTTP session if the chain opened it and drop its gauges; idempotent."""
+        for provider in self.providers:
+            if _GAUGED.get(provider.name) is provider.breaker:
+                del _GAUGED[provider.name]
+                metrics.LLM_CIRCUIT_STATE.remove(provider.name)
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -130,16 +151,20 @@ class CloudChain(Service):
 
         Raises:
             BudgetExhausted: The month's budget is spent; nothing was sent.
-            ProviderUnavailable: Every provider failed or has an open circuit.
+            ProviderUnavailable: Every provider failed or has an open circuit,
+                or the deadline passed.
         """
+        deadline = self._deadline()
         session = await self._prepare()
         redacted, mapping = self.redactor.redact_messages(messages)
         errors: list[ProviderUnavailable] = []
         for provider in self._candidates():
+            if self._past(deadline, provider, errors):
+                break
             body = build_request(provider.model, redacted, settings, max_tokens=self._cap(settings))
             began = time.perf_counter()
             try:
-                reply = await provider.complete(session, body)
+                reply = await provider.complete(session, body, deadline=deadline)
             except ProviderUnavailable as exc:
                 self._failed(provider, exc, errors)
                 continue
@@ -158,24 +183,27 @@ class CloudChain(Service):
         """Stream the answer of the first provider that starts one.
 
         A provider that fails before anything was yielded is replaced by the
-        next one; once text was yielded, a stall or a cut ends the stream with
-        ProviderUnavailable. Each piece is restored text; its ``logprob`` is
-        the sum over the provider tokens it covers.
+        next one; once text was yielded, a stall, a cut or the deadline ends
+        the stream with ProviderUnavailable. Each piece is restored text; its
+        ``logprob`` is the sum over the provider tokens it covers.
 
         Raises:
             BudgetExhausted: The month's budget is spent; nothing was sent.
-            ProviderUnavailable: No provider could stream the answer.
+            ProviderUnavailable: No provider could stream the answer in time.
         """
+        deadline = self._deadline()
         session = await self._prepare()
         redacted, mapping = self.redactor.redact_messages(messages)
         errors: list[ProviderUnavailable] = []
         for provider in self._candidates():
+            if self._past(deadline, provider, errors):
+                break
             body = build_request(
                 provider.model, redacted, settings, max_tokens=self._cap(settings), stream=True
             )
             collected = _Collected()
             try:
-                pieces = self._stream_one(provider, session, body, mapping, collected)
+                pieces = self._stream_one(provider, session, body, mapping, collected, deadline)
                 async with contextlib.aclosing(pieces):
                     async for piece in pieces:
                         yield piece
@@ -195,11 +223,12 @@ class CloudChain(Service):
         body: dict[str, object],
         mapping: Mapping,
         collected: _Collected,
+        deadline: float,
     ) -> AsyncGenerator[TokenInfo, None]:
         """Yield one provider's restored stream, collecting its text and usage."""
         restorer = StreamRestorer(mapping)
         pending = 0.0
-        deltas = provider.stream(session, body)
+        deltas = provider.stream(session, body, deadline=deadline)
         async with contextlib.aclosing(deltas):
             async for delta in deltas:
                 collected.usage = delta.usage or collected.usage
@@ -272,6 +301,22 @@ class CloudChain(Service):
             )
         return self._session
 
+    def _deadline(self) -> float:
+        """Return when this call must end, on the event loop's clock."""
+        return asyncio.get_running_loop().time() + self.settings.deadline_s
+
+    def _past(self, deadline: float, provider: Provider, errors: list[ProviderUnavailable]) -> bool:
+        """Return whether ``deadline`` has passed, noting why ``provider`` was not tried."""
+        if asyncio.get_running_loop().time() < deadline:
+            return False
+        errors.append(
+            ProviderUnavailable(
+                f"the cloud deadline of {self.settings.deadline_s:g} s passed"
+                f" before {provider.name} was tried"
+            )
+        )
+        return True
+
     def _candidates(self) -> list[Provider]:
         return [p for p in self.providers if p.available]
 
@@ -295,7 +340,13 @@ class CloudChain(Service):
         errors.append(exc)
 
     async def _record(self, completion: Completion, conversation_id: int | None) -> None:
-        """Record the call in the ledger; a ledger outage only logs (the answer is paid)."""
+        """Record the call in the ledger; a ledger outage only logs (the answer is paid).
+
+        The row's conversation is ``conversation_id``, else the turn's
+        :data:`~bot.dialogue.answer.TURN_CONVERSATION`.
+        """
+        if conversation_id is None:
+            conversation_id = TURN_CONVERSATION.get()
         usage = {
             "month": month_of(self._now()),
             "provider": completion.provider,

@@ -13,6 +13,11 @@ What is retried, with exponential backoff and full jitter:
 Not retried (the provider failed for this call): other 4xx replies, malformed
 JSON and replies without choices. Each failed call (after its retries) counts
 once for the circuit breaker.
+
+A call may carry a deadline (a time of the event loop's clock): no attempt
+lasts past it, and no retry is begun that would wait past it. Each failed
+attempt counts in ``helpline_llm_provider_errors_total`` by its
+:data:`ErrorKind`.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import logging
 import os
 import random
 from collections.abc import AsyncGenerator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import aiohttp
 
+from bot import metrics
 from bot.errors import ProviderUnavailable, RateLimited
 from llm.cloud.backoff import CircuitBreaker, full_jitter, parse_retry_after
 from llm.cloud.wire import Delta, MalformedReply, Reply, SSEDecoder, parse_chunk, parse_reply
@@ -35,6 +41,10 @@ if TYPE_CHECKING:
     from llm.settings import CloudProviderSettings
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Why one attempt at a provider failed, the ``kind`` label of the error metric.
+ErrorKind = Literal["timeout", "connection", "http_429", "http_5xx", "http_4xx", "malformed"]
+ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 
 
 class CircuitOpen(ProviderUnavailable):
@@ -92,8 +102,19 @@ class Provider:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    async def complete(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> Reply:
+    async def complete(
+        self,
+        session: aiohttp.ClientSession,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+    ) -> Reply:
         """Send a non-streamed request, with retries, under the circuit breaker.
+
+        Args:
+            session: The chain's HTTP session.
+            body: The Chat Completions request.
+            deadline: When the call must end, on the event loop's clock.
 
         Raises:
             CircuitOpen: The circuit is open; nothing was sent.
@@ -105,9 +126,9 @@ class Provider:
         try:
             while True:
                 try:
-                    reply = await self._complete_once(session, body)
+                    reply = await self._complete_once(session, body, deadline)
                 except ProviderUnavailable as exc:
-                    if not await self._may_retry(exc, attempt):
+                    if not await self._may_retry(exc, attempt, deadline):
                         self.breaker.failure()
                         raise
                     attempt += 1
@@ -118,12 +139,17 @@ class Provider:
             self.breaker.release()
 
     async def stream(
-        self, session: aiohttp.ClientSession, body: dict[str, Any]
+        self,
+        session: aiohttp.ClientSession,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
     ) -> AsyncGenerator[Delta, None]:
         """Send a streamed request and yield its chunks, under the circuit breaker.
 
         Failures before the first chunk are retried; a failure after it (a
-        stall, a cut connection) ends the stream with ProviderUnavailable.
+        stall, a cut connection, the ``deadline``) ends the stream with
+        ProviderUnavailable.
 
         Raises:
             CircuitOpen: The circuit is open; nothing was sent.
@@ -135,13 +161,13 @@ class Provider:
             while True:
                 started = False
                 try:
-                    deltas = self._stream_once(session, body)
+                    deltas = self._stream_once(session, body, deadline)
                     async with contextlib.aclosing(deltas):
                         async for delta in deltas:
                             started = True
                             yield delta
                 except ProviderUnavailable as exc:
-                    if started or not await self._may_retry(exc, attempt):
+                    if started or not await self._may_retry(exc, attempt, deadline):
                         self.breaker.failure()
                         raise
                     attempt += 1
@@ -155,8 +181,13 @@ class Provider:
         if not self.breaker.acquire():
             raise CircuitOpen(f"{self.name}: circuit open")
 
-    async def _may_retry(self, exc: ProviderUnavailable, attempt: int) -> bool:
-        """Wait before the next attempt and return True, or return False to give up."""
+    async def _may_retry(
+        self, exc: ProviderUnavailable, attempt: int, deadline: float | None
+    ) -> bool:
+        """Wait before the next attempt and return True, or return False to give up.
+
+        A wait that would end at or past ``deadline`` is not begun.
+        """
         if attempt >= self.settings.max_retries:
             return False
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
@@ -169,37 +200,52 @@ class Provider:
             )
         else:
             return False
+        if deadline is not None and asyncio.get_running_loop().time() + delay >= deadline:
+            _LOGGER.info("Not retrying %s: the call's deadline comes first.", self.name)
+            return False
         _LOGGER.info("Retrying %s in %.3f s after: %s", self.name, delay, exc)
         await asyncio.sleep(delay)
         return True
 
-    async def _complete_once(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> Reply:
+    def _until(self, seconds: float, deadline: float | None) -> float:
+        """Return when a wait of ``seconds`` from now must end: then, or at ``deadline``."""
+        when = asyncio.get_running_loop().time() + seconds
+        return when if deadline is None else min(when, deadline)
+
+    async def _complete_once(
+        self, session: aiohttp.ClientSession, body: dict[str, Any], deadline: float | None
+    ) -> Reply:
         with self._boundary():
-            async with asyncio.timeout(self.settings.timeout_s):
+            async with asyncio.timeout_at(self._until(self.settings.timeout_s, deadline)):
                 async with session.post(self.url, json=body, headers=self._headers(False)) as resp:
                     await self._check_status(resp)
                     data = await resp.json(content_type=None)
             return parse_reply(data)
 
     async def _stream_once(
-        self, session: aiohttp.ClientSession, body: dict[str, Any]
+        self, session: aiohttp.ClientSession, body: dict[str, Any], deadline: float | None
     ) -> AsyncGenerator[Delta, None]:
         with self._boundary():
-            async with asyncio.timeout(self.settings.timeout_s):
+            async with asyncio.timeout_at(self._until(self.settings.timeout_s, deadline)):
                 resp = await session.post(self.url, json=body, headers=self._headers(True))
             async with resp:
                 await self._check_status(resp)
-                events = self._read_events(resp)
+                events = self._read_events(resp, deadline)
                 async with contextlib.aclosing(events):
                     async for delta in events:
                         yield delta
 
-    async def _read_events(self, resp: aiohttp.ClientResponse) -> AsyncGenerator[Delta, None]:
-        """Yield the chunks of an SSE response until ``[DONE]``; stalls raise TimeoutError."""
+    async def _read_events(
+        self, resp: aiohttp.ClientResponse, deadline: float | None
+    ) -> AsyncGenerator[Delta, None]:
+        """Yield the chunks of an SSE response until ``[DONE]``.
+
+        A stall, or the ``deadline``, raises TimeoutError.
+        """
         decoder = SSEDecoder()
         finished = False
         while True:
-            async with asyncio.timeout(self.stall_timeout_s):
+            async with asyncio.timeout_at(self._until(self.stall_timeout_s, deadline)):
                 line = await resp.content.readline()
             payload = decoder.line(line) if line else decoder.end()
             if payload == "[DONE]":
@@ -219,6 +265,9 @@ class Provider:
             return
         detail = (await resp.text())[:200]
         message = f"{self.name}: HTTP {resp.status}: {detail}"
+        self._count(
+            "http_429" if resp.status == 429 else "http_5xx" if resp.status >= 500 else "http_4xx"
+        )
         if resp.status in (429, 503):
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             if resp.status == 429 or retry_after is not None:
@@ -233,9 +282,16 @@ class Provider:
         try:
             yield
         except TimeoutError as exc:
+            self._count("timeout")
             raise _Transient(f"{self.name}: timed out, or the stream stalled") from exc
         except aiohttp.ClientError as exc:
+            self._count("connection")
             raise _Transient(f"{self.name}: {type(exc).__name__}: {exc}") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             # JSONDecodeError and MalformedReply are ValueErrors.
+            self._count("malformed")
             raise ProviderUnavailable(f"{self.name}: malformed reply: {exc}") from exc
+
+    def _count(self, kind: ErrorKind) -> None:
+        """Count one failed attempt in the provider error metric."""
+        metrics.LLM_PROVIDER_ERRORS.labels(self.name, kind).inc()

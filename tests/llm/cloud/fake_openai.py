@@ -10,7 +10,8 @@ Usage::
 Each ``POST /v1/chat/completions`` takes the next scripted :class:`Action`
 (``default`` once the script is used up) and records the request. ``GET
 /v1/models`` lists ``model_ids``. Actions: :func:`ok`, :func:`status`,
-:func:`malformed_json`, :func:`no_choices`, :func:`sleep` and :func:`stream`.
+:func:`malformed_json`, :func:`no_choices`, :func:`sleep`, :func:`hang`,
+:func:`drop` and :func:`stream`.
 ``ok`` and ``stream`` answer a streamed request (``"stream": true``) and a
 plain one alike, as SSE or as one JSON body.
 """
@@ -99,6 +100,16 @@ def no_choices() -> Action:
 def sleep(seconds: float, then: Action | None = None) -> Action:
     """Wait ``seconds`` before doing ``then`` (default :func:`ok`)."""
     return replace(then or ok(), delay_s=seconds)
+
+
+def hang() -> Action:
+    """Never answer: the request waits until the client goes away or the server closes."""
+    return sleep(3600.0)
+
+
+def drop() -> Action:
+    """Close the connection without answering, as a crashed or restarted server does."""
+    return Action(kind="drop")
 
 
 def stream(
@@ -239,6 +250,8 @@ class FakeOpenAI:
         if action.delay_s:
             await self._wait(action.delay_s)
         body = recorded.body if isinstance(recorded.body, dict) else {}
+        if action.kind == "drop":
+            return await self._drop(request)
         if action.kind == "status":
             return web.Response(
                 status=action.status,
@@ -251,6 +264,12 @@ class FakeOpenAI:
         if body.get("stream"):
             return await self._stream(request, action, body)
         return web.json_response(self._completion(action, body))
+
+    async def _drop(self, request: web.Request) -> web.StreamResponse:
+        """Abort the connection with no reply; the returned response is never sent."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=204)
 
     @staticmethod
     def _completion(action: Action, body: dict[str, Any]) -> dict[str, Any]:
