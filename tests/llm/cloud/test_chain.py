@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from bot.errors import BudgetExhausted, LLMError, ProviderUnavailable, RateLimited
 from llm.cloud import CircuitState, CloudChain, MemoryLedger
-from llm.settings import CloudProviderSettings, CloudSettings, PIISettings
+from llm.settings import CloudSettings, PIISettings
 from llm.types import ChatMessage, GenerationSettings
 from tests.llm.cloud.fake_openai import (
     Action,
@@ -30,24 +29,6 @@ pytestmark = pytest.mark.usefixtures("no_blocking")
 MakeServer = Callable[[], Awaitable[FakeOpenAI]]
 GEN = GenerationSettings(max_new_tokens=64)
 HELLO = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hello?")]
-NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def chains() -> AsyncIterator[Callable[..., Awaitable[CloudChain]]]:
-    started: list[CloudChain] = []
-
-    async def make(*providers: CloudProviderSettings, **kwargs: Any) -> CloudChain:
-        budget = kwargs.pop("budget", None)
-        settings = CloudSettings(providers=list(providers), monthly_budget_usd=budget)
-        chain = CloudChain(settings, now=lambda: NOW, **kwargs)
-        await chain.start()
-        started.append(chain)
-        return chain
-
-    yield make
-    for chain in started:
-        await chain.stop()
 
 
 async def test_success_is_priced_and_recorded(
@@ -306,12 +287,14 @@ def _reply_with_placeholders(body: dict[str, Any]) -> str:
     return "Done: " + ", ".join(found)
 
 
+# Order ids come from the bot's NLU regexes at runtime; here, as a named pattern.
+ORDER_PII = PIISettings(patterns={"ORDER_ID": r"\bHL-\d{5}\b"})
 EXPECTED_REPLY = "Done: ann.lee@example.com, HL-12345, 4111-1111-1111-1111, (555) 123-4567"
 
 
 async def test_pii_never_leaves_and_is_restored(fake_openai: FakeOpenAI, chains: Any) -> None:
     fake_openai.script(ok(_reply_with_placeholders))
-    chain = await chains(provider_for(fake_openai), pii=PIISettings())
+    chain = await chains(provider_for(fake_openai), pii=ORDER_PII)
     completion = await chain.complete(PII_MESSAGES, GEN)
     assert completion.text == EXPECTED_REPLY
     raw = fake_openai.chat_requests[0].raw
@@ -321,7 +304,7 @@ async def test_pii_never_leaves_and_is_restored(fake_openai: FakeOpenAI, chains:
 
 async def test_pii_in_streams_is_restored(fake_openai: FakeOpenAI, chains: Any) -> None:
     fake_openai.script(stream(["Sent to [EMA", "IL_1] for ORDER", "_ID_1]."]))
-    chain = await chains(provider_for(fake_openai))
+    chain = await chains(provider_for(fake_openai), pii=ORDER_PII)
     pieces = [t.text async for t in chain.stream(PII_MESSAGES, GEN)]
     assert "".join(pieces) == "Sent to ann.lee@example.com for HL-12345."
     raw = fake_openai.chat_requests[0].raw
