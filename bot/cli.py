@@ -24,6 +24,7 @@ _VERB_MODULES = (
     "bot.nlu.cli",
     "bot.nlu.rasa.cli",
     "bot.e2e_run",
+    "bot.cli_kb",
     "bot.rasa_import.cli",
     "bot.bench",
     "llm.cli",

@@ -1,50 +1,52 @@
-"""Open-ended turns: a grounded local answer, then the cloud, then a person.
+"""Open-ended turns: an answer from the knowledge base, the cloud, or a person.
 
 :class:`LLMAnswerer` implements :class:`bot.dialogue.answer.Answerer`:
 
-1. **Retrieve.** With no passage at or above ``retrieval.min_score`` the bot
-   has nothing to ground an answer on. It does not ask any model (a model
-   without passages invents); it says it has no article on that and offers a
-   person, without handing off: an off-topic question should not leave the
-   conversation waiting for an agent (``route="local"``, confidence 0).
-2. **Local.** The local model answers from the prompt of
-   :func:`llm.prompt.build_prompt`. If its confidence
-   (:func:`llm.confidence.score`) reaches the local threshold
-   (``local_threshold``, or the calibrated default), it is the answer.
-3. **Cloud.** Otherwise (low confidence, or the local model busy, failing or
-   disabled) the cloud chain gets the same messages. Redacting PII is the
-   chain's job, at the one place where text leaves the machine. Its answer
-   is scored the same way (its log-probs when the provider returns them)
-   against ``cloud_threshold``.
-4. **Human.** Otherwise the customer is told a person will follow up, with
-   ``handoff_reason`` one of ``low_confidence`` (no cloud configured),
-   ``local_unavailable`` (local failed and no cloud), ``cloud_unavailable``,
-   ``cloud_unsure`` or ``budget``.
+1. **Retrieve.** With no passage at or above ``retrieval.min_score`` the KB
+   has nothing on the question: the bot says so and offers a person, asking
+   no model (``declined``).
+2. **Choose a quote** (:mod:`llm.extractive`) and score how well the KB
+   covers the question (:func:`llm.confidence.score`). This is fast (no
+   model) and decides every later step.
+3. **Answer** by ``llm.answer_mode``:
 
-Citations: the answer's ``[n]`` markers name the passages used; they become
-``Answer.citations`` (passage ids such as ``returns-policy.md#2``; the top
-passage when the model cited none). In the text shown to the customer the
-markers are removed and the titles of the cited articles are appended as one
-``(Source: ...)`` line, which reads well on every channel.
+   * ``extractive``: the quote, with the article title as its source.
+   * ``generative``: the local model's draft, shown only when it passes
+     every groundedness check (:mod:`llm.grounding`); otherwise the quote.
+   * ``auto`` (default): as ``generative`` while the model's drafts pass the
+     checks (:class:`llm.drafts.DraftRecord`); a model whose drafts keep
+     failing (the embedded 135M model) is asked only now and then, and the
+     quote answers meanwhile.
+
+   Either is shown only when the confidence reaches ``local_threshold``.
+4. **Cloud.** Otherwise the cloud chain gets the grounded prompt (the chain
+   redacts PII). Its answer is judged by the same checks, with or without
+   ``[n]`` markers, and shown when it passes.
+5. **Human.** Otherwise the turn hands off (``handoff_reason`` one of
+   ``low_confidence``, ``local_unavailable``, ``cloud_unavailable``,
+   ``cloud_unsure`` or ``budget``); the handoff pattern speaks.
+
+Drafts are never streamed to the customer: a draft may still be rejected.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import tracing
-from bot.dialogue.answer import TOKEN_SINK, Answer
+from bot.dialogue.answer import Answer
 from bot.errors import BudgetExhausted, LLMError
-from llm.confidence import DEFAULT_LOCAL_THRESHOLD, cited_numbers, score
+from llm import grounding
+from llm.confidence import DEFAULT_LOCAL_THRESHOLD, Features, score
+from llm.drafts import DraftRecord, render_draft
 from llm.prompt import approx_tokens, build_prompt
 from llm.types import GenerationSettings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from llm.extractive import Extract, Extractor
     from llm.prompt import Prompt, TokenCounter
     from llm.settings import LLMSettings
     from llm.types import ChatModel, Completion, LocalChatModel, Passage
@@ -55,11 +57,7 @@ NO_KNOWLEDGE_TEXT = (
     "I couldn't find anything about that in our help articles, and I'd rather not guess. "
     "Could you put it another way? If you'd like a person to help, just say so."
 )
-HANDOFF_TEXT = (
-    "I'm not sure enough to answer that myself, so I've passed your question to a member "
-    "of our team. They'll follow up here shortly."
-)
-_MARKER = re.compile(r"\s*\[(\d+)\]")
+HANDOFF_TEXT = "I'm passing your question to a member of our team."
 
 
 class Retriever(Protocol):
@@ -70,24 +68,28 @@ class Retriever(Protocol):
         ...
 
 
-def render(text: str, passages: Sequence[Passage]) -> tuple[str, tuple[str, ...]]:
-    """Return the customer-facing text and the ids of the passages it cites.
+def features_of(question: str, passages: Sequence[Passage], extract: Extract | None) -> Features:
+    """Return the retrieval signals of the confidence (:class:`llm.confidence.Features`)."""
+    top = passages[0].score if passages else 0.0
+    if extract is None:
+        text = passages[0].text if passages else ""
+        return Features(top, top, 0.0, grounding.overlap(question, [text]))
+    section = f"{extract.title} {extract.heading} {extract.text}"
+    return Features(
+        top,
+        extract.similarity,
+        extract.score - extract.runner_up,
+        grounding.overlap(question, [section]),
+    )
 
-    ``[n]`` markers are removed and the cited articles' titles appended as
-    ``(Source: A; B)``. With no valid marker the top passage is the citation
-    and no source line is added.
-    """
-    numbers = cited_numbers(text, len(passages))
-    clean = _MARKER.sub("", text).strip()
-    if not numbers:
-        return clean, (passages[0].id,) if passages else ()
-    cited = [passages[n - 1] for n in numbers]
-    titles = list(dict.fromkeys(p.title for p in cited))
-    return f"{clean}\n\n(Source: {'; '.join(titles)})", tuple(p.id for p in cited)
+
+def quote(extract: Extract) -> str:
+    """The customer-facing text of an extractive answer: the quote and its source."""
+    return f"{extract.text}\n\n(Source: {extract.title})"
 
 
 class LLMAnswerer:
-    """Answers open-ended messages: local model, cloud chain, then a person.
+    """Answers open-ended messages from the KB; escalates to the cloud, then a person.
 
     Args:
         settings: The ``llm`` section of the configuration.
@@ -96,6 +98,8 @@ class LLMAnswerer:
         cloud: The cloud provider chain, or ``None`` when not configured.
         count_tokens: The local model's token counter, for the prompt budget;
             defaults to ``local.count_tokens`` when it has one.
+        extractor: Chooses quotes from the KB's sections; without one there
+            are no extractive answers.
     """
 
     def __init__(
@@ -105,14 +109,17 @@ class LLMAnswerer:
         local: LocalChatModel | None,
         cloud: ChatModel | None = None,
         count_tokens: TokenCounter | None = None,
+        extractor: Extractor | None = None,
     ) -> None:
         self._settings = settings
         self._retriever = retriever
         self._local = local
         self._cloud = cloud
+        self._extractor = extractor
         self._count = count_tokens or getattr(local, "count_tokens", None) or approx_tokens
         threshold = settings.local_threshold
         self.local_threshold = DEFAULT_LOCAL_THRESHOLD if threshold is None else threshold
+        self.drafts = DraftRecord()
 
     @tracing.llm_answer
     async def answer(
@@ -123,7 +130,12 @@ class LLMAnswerer:
         passages = await self._retriever.search(text, settings.retrieval.top_k)
         if not passages:
             _LOGGER.info("No KB passage matches the question; saying so.")
-            return Answer(text=NO_KNOWLEDGE_TEXT, route="local", confidence=0.0)
+            return Answer(text=NO_KNOWLEDGE_TEXT, route="local", declined=True)
+        extract = None
+        if self._extractor is not None:
+            extract = await self._extractor.extract(text, passages)
+        features = features_of(text, passages, extract)
+        relevance = score(features)
         prompt = build_prompt(
             text,
             passages,
@@ -133,40 +145,107 @@ class LLMAnswerer:
             budget_tokens=settings.prompt_budget_tokens,
             count_tokens=self._count,
         )
-        local, best, reason = await self._try_local(prompt)
-        if local is not None:
-            return replace(local, local_confidence=local.confidence)
-        answer = await self._try_cloud(prompt, reason, best)
-        return replace(answer, local_confidence=best if reason == "low_confidence" else None)
+        reason = "low_confidence"
+        if relevance >= self.local_threshold:
+            local, reason = await self._try_local(prompt, text, features, extract)
+            if local is not None:
+                return local
+        return await self._try_cloud(prompt, text, reason, relevance)
+
+    async def candidate(self, text: str) -> tuple[str, Features] | None:
+        """Return the quote the KB offers for ``text`` and its signals, whatever the threshold.
+
+        For evaluation and calibration (``helpline kb evaluate``).
+        """
+        passages = await self._retriever.search(text, self._settings.retrieval.top_k)
+        if not passages or self._extractor is None:
+            return None
+        extract = await self._extractor.extract(text, passages)
+        if extract is None:
+            return None
+        return quote(extract), features_of(text, passages, extract)
+
+    def _wants_draft(self) -> bool:
+        mode = self._settings.answer_mode
+        if self._local is None or mode == "extractive":
+            return False
+        return mode == "generative" or self.drafts.worth_trying()
 
     @tracing.llm_local
-    async def _try_local(self, prompt: Prompt) -> tuple[Answer | None, float, str]:
-        """Return the local answer when confident, else its confidence and why not."""
-        if self._local is None:
-            return None, 0.0, "local_unavailable"
-        local = self._settings.local
-        generation = GenerationSettings(
-            max_new_tokens=local.max_new_tokens, temperature=local.temperature, top_p=local.top_p
-        )
-        sink = TOKEN_SINK.get()
-        try:
-            if sink is None:
-                completion = await self._local.complete(prompt.messages, generation)
-            else:  # the channel shows the draft as it is generated
-                completion = await self._local.complete(prompt.messages, generation, on_token=sink)
-        except LLMError as exc:
-            _LOGGER.warning("The local model cannot answer (%s); escalating.", exc)
-            return None, 0.0, "local_unavailable"
-        confidence = self._confidence(completion, prompt)
-        if confidence < self.local_threshold:
-            _LOGGER.info(
-                "Local confidence %.2f is below %.2f; escalating.", confidence, self.local_threshold
+    async def _try_local(
+        self, prompt: Prompt, question: str, features: Features, extract: Extract | None
+    ) -> tuple[Answer | None, str]:
+        """Return a checked draft or the quote, or ``None`` and why there is none."""
+        reason = "low_confidence"
+        if self._wants_draft():
+            assert self._local is not None
+            local = self._settings.local
+            generation = GenerationSettings(
+                max_new_tokens=local.max_new_tokens,
+                temperature=local.temperature,
+                top_p=local.top_p,
             )
-            return None, confidence, "low_confidence"
-        return self._grounded("local", completion, prompt, confidence), confidence, ""
+            try:
+                completion = await self._local.complete(prompt.messages, generation)
+            except LLMError as exc:
+                _LOGGER.warning("The local model cannot answer (%s).", exc)
+                reason = "local_unavailable"
+            else:
+                answer = self._judge("local", completion, prompt, question, features)
+                self.drafts.record(answer is not None)
+                if answer is not None:
+                    return answer, ""
+        if extract is not None:
+            confidence = score(features)
+            return Answer(
+                text=quote(extract),
+                route="extractive",
+                confidence=confidence,
+                citations=(f"{extract.source}#{extract.heading}",),
+                provider="extractive",
+                local_confidence=confidence,
+            ), ""
+        if self._local is None:
+            reason = "local_unavailable"
+        return None, reason
+
+    def _judge(
+        self,
+        route: str,
+        completion: Completion,
+        prompt: Prompt,
+        question: str,
+        features: Features,
+    ) -> Answer | None:
+        """Return the draft as an answer when it passes the checks, else ``None``."""
+        texts = [f"{p.title} {p.extra.get('heading', '')}\n{p.text}" for p in prompt.passages]
+        checks = grounding.check(
+            completion.text, texts, question, finish_reason=completion.finish_reason
+        )
+        if not checks.passed:
+            _LOGGER.info(
+                "The %s draft fails the checks %s (%s).",
+                route,
+                ",".join(checks.failures),
+                ", ".join(checks.unsupported) or "-",
+            )
+            return None
+        text, citations = render_draft(completion.text, prompt.passages)
+        confidence = score(features)
+        return Answer(
+            text=text,
+            route=route,
+            confidence=confidence,
+            citations=citations,
+            provider=completion.provider,
+            tokens_in=completion.prompt_tokens,
+            tokens_out=completion.completion_tokens,
+            cost_usd=completion.cost_usd,
+            local_confidence=confidence if route == "local" else None,
+        )
 
     @tracing.llm_cloud
-    async def _try_cloud(self, prompt: Prompt, reason: str, best: float) -> Answer:
+    async def _try_cloud(self, prompt: Prompt, question: str, reason: str, best: float) -> Answer:
         """Ask the cloud chain; hand off to a person when it fails or is unsure."""
         if self._cloud is None:
             return self._handoff(reason, best)
@@ -179,50 +258,34 @@ class LLMAnswerer:
         except LLMError as exc:
             _LOGGER.warning("The cloud is unavailable (%s); handing off.", exc)
             return self._handoff("cloud_unavailable", best)
-        confidence = self._confidence(completion, prompt)
+        # The cloud model is judged by its text alone: the KB may cover a
+        # question that retrieval scored low, and a grounded answer shows it.
+        texts = [f"{p.title} {p.extra.get('heading', '')}\n{p.text}" for p in prompt.passages]
+        checks = grounding.check(
+            completion.text, texts, question, finish_reason=completion.finish_reason
+        )
+        confidence = checks.overlap if checks.passed else 0.0
+        usage: dict[str, Any] = {
+            "provider": completion.provider,
+            "tokens_in": completion.prompt_tokens,
+            "tokens_out": completion.completion_tokens,
+            "cost_usd": completion.cost_usd,
+            "cloud_confidence": confidence,
+        }
         if confidence < self._settings.cloud_threshold:
             _LOGGER.info(
-                "Cloud confidence %.2f is below %.2f; handing off.",
-                confidence,
-                self._settings.cloud_threshold,
+                "The cloud answer fails the checks %s; handing off.", ",".join(checks.failures)
             )
-            unsure = self._handoff("cloud_unsure", max(best, confidence), completion)
-            return replace(unsure, cloud_confidence=confidence)
-        answer = self._grounded("cloud", completion, prompt, confidence)
-        return replace(answer, cloud_confidence=confidence)
-
-    def _confidence(self, completion: Completion, prompt: Prompt) -> float:
-        return score(
-            completion.text,
-            [t.logprob for t in completion.tokens],
-            prompt.passages[0].score if prompt.passages else 0.0,
-            len(prompt.passages),
-        )
+            return self._handoff("cloud_unsure", max(best, confidence), usage)
+        text, citations = render_draft(completion.text, prompt.passages)
+        return Answer(text=text, route="cloud", confidence=confidence, citations=citations, **usage)
 
     @staticmethod
-    def _grounded(route: str, completion: Completion, prompt: Prompt, confidence: float) -> Answer:
-        text, citations = render(completion.text, prompt.passages)
+    def _handoff(reason: str, confidence: float, usage: dict[str, Any] | None = None) -> Answer:
         return Answer(
-            text=text,
-            route=route,
+            text=HANDOFF_TEXT,
+            route="human",
             confidence=confidence,
-            citations=citations,
-            provider=completion.provider,
-            tokens_in=completion.prompt_tokens,
-            tokens_out=completion.completion_tokens,
-            cost_usd=completion.cost_usd,
-        )
-
-    @staticmethod
-    def _handoff(reason: str, confidence: float, completion: Completion | None = None) -> Answer:
-        usage: dict[str, Any] = {}
-        if completion is not None:
-            usage = {
-                "provider": completion.provider,
-                "tokens_in": completion.prompt_tokens,
-                "tokens_out": completion.completion_tokens,
-                "cost_usd": completion.cost_usd,
-            }
-        return Answer(
-            text=HANDOFF_TEXT, route="human", confidence=confidence, handoff_reason=reason, **usage
+            handoff_reason=reason,
+            **(usage or {}),
         )

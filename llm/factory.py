@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import ProviderUnavailable
 from llm.answerer import LLMAnswerer
+from llm.extractive import Extractor
 from llm.cloud import CloudChain
 from llm.retrieval.index import KnowledgeBase
 
@@ -186,7 +187,8 @@ async def build_stack(
     if await asyncio.to_thread(kb_dir.is_dir):
         await knowledge.sync(kb_dir)
     await knowledge.load()
-    stack = LLMStack(LLMAnswerer(settings, knowledge, None), knowledge)
+    extractor = Extractor(knowledge.encoder, knowledge.sections())
+    stack = LLMStack(LLMAnswerer(settings, knowledge, None, extractor=extractor), knowledge)
     try:
         if settings.local.enabled:
             if settings.local.url:
@@ -201,5 +203,5 @@ async def build_stack(
     except BaseException:
         await stack.close()
         raise
-    stack.answerer = LLMAnswerer(settings, knowledge, stack.local, stack.cloud)
+    stack.answerer = LLMAnswerer(settings, knowledge, stack.local, stack.cloud, extractor=extractor)
     return stack

@@ -213,6 +213,9 @@ class LLMSettings(_Section):
     pii: PIISettings = Field(default_factory=PIISettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    # extractive: quote the KB; generative: the local model's checked draft;
+    # auto: generative while the model's drafts pass the checks (llm.drafts).
+    answer_mode: Literal["extractive", "generative", "auto"] = "auto"
     local_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     cloud_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT

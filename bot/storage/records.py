@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 Mode = Literal["bot", "human"]
-Route = Literal["flow", "local", "cloud", "human"]
+Route = Literal["flow", "extractive", "local", "cloud", "human"]
 
 
 @dataclass(frozen=True)

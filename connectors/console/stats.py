@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 Json = dict[str, Any]
-ROUTES = ("flow", "local", "cloud", "human")
+ROUTES = ("flow", "extractive", "local", "cloud", "human")
 
 
 def _percentile(values: list[float], share: float) -> float | None:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from llm.retrieval.chunking import chunk_markdown, content_hash
+from llm.extractive import Section, sections_from_rows
+from llm.retrieval.chunking import chunk_markdown, content_hash, overlap_words
 from llm.types import Passage
 
 if TYPE_CHECKING:
@@ -111,6 +112,15 @@ class KnowledgeBase:
     def __len__(self) -> int:
         """Return how many chunks are loaded."""
         return len(self._rows)
+
+    @property
+    def encoder(self) -> Embedder:
+        """The sentence encoder the chunks were embedded with."""
+        return self._encoder
+
+    def sections(self) -> dict[tuple[str, str], Section]:
+        """Return the loaded articles' sections, split into quotable units."""
+        return sections_from_rows(self._rows, overlap_words(self.chunk_words))
 
     async def sync(self, kb_dir: Path) -> SyncReport:
         """Index the ``*.md`` articles of ``kb_dir``, embedding only what changed.

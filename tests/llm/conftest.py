@@ -9,10 +9,46 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
+from bot.nlu.encoder import Encoder, prepare_encoder
+from bot.storage import Store
+from llm.extractive import Extractor
+from llm.retrieval import KnowledgeBase
 from tests.llm.cloud.fake_openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[2]
+KB_DIR = ROOT / "flows" / "kb"
+# Shared with `make setup`, so the export runs once per machine, not per test run.
+ENCODER_CACHE = ROOT / "var" / "models" / "minilm-int8"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    """The prepared MiniLM encoder, once per session."""
+    return Encoder(prepare_encoder(ENCODER_CACHE))
+
+
+@pytest.fixture(scope="module")
+async def default_kb(
+    encoder: Encoder, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[KnowledgeBase]:
+    """The default bot's knowledge base (flows/kb), indexed in a SQLite store."""
+    path = tmp_path_factory.mktemp("kb")
+    async with Store(f"sqlite+aiosqlite:///{path / 'kb.db'}") as store:
+        await store.upgrade()
+        index = KnowledgeBase(store, encoder, min_score=0.35, top_k=3)
+        await index.sync(KB_DIR)
+        await index.load()
+        yield index
+
+
+@pytest.fixture(scope="module")
+def extractor(default_kb: KnowledgeBase) -> Extractor:
+    """Quotes from the default knowledge base."""
+    return Extractor(default_kb.encoder, default_kb.sections())
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.errors import BudgetExhausted, LLMError, ModelBusy, ProviderUnavailable
-from llm.answerer import HANDOFF_TEXT, NO_KNOWLEDGE_TEXT, LLMAnswerer, render
+from llm.answerer import HANDOFF_TEXT, NO_KNOWLEDGE_TEXT, LLMAnswerer
 from llm.cloud import CloudChain
+from llm.drafts import render_draft
 from llm.settings import CloudSettings, LLMSettings
 from llm.types import ChatMessage, Completion, GenerationSettings, Passage, TokenInfo
 from tests.llm.cloud.fake_openai import FakeOpenAI, ok, status
@@ -126,8 +127,6 @@ async def test_low_local_confidence_escalates_to_the_cloud() -> None:
     assert answer.cost_usd == pytest.approx(0.0021)
     assert answer.confidence >= LLMSettings().cloud_threshold
     assert answer.cloud_confidence == answer.confidence
-    assert answer.local_confidence is not None
-    assert answer.local_confidence < answer.confidence  # both kept for the console
     assert cloud.calls[0][0] == local.calls[0][0]  # the same prompt
 
 
@@ -164,7 +163,6 @@ async def test_cloud_failures_hand_off_with_their_reason(error: Exception, reaso
     answer = await _answerer(local, ScriptedModel("cloud", error)).answer("Returns?", [], {})
     assert answer is not None
     assert (answer.route, answer.handoff_reason) == ("human", reason)
-    assert answer.confidence < LLMAnswerer(LLMSettings(), FixedRetriever([]), None).local_threshold
 
 
 async def test_without_a_cloud_low_confidence_hands_off() -> None:
@@ -186,6 +184,7 @@ async def test_no_passage_says_so_and_asks_no_model() -> None:
     assert answer is not None
     assert (answer.route, answer.handoff_reason, answer.confidence) == ("local", None, 0.0)
     assert answer.text == NO_KNOWLEDGE_TEXT
+    assert answer.declined
     assert answer.citations == ()
     assert answer.confidence == 0.0
     assert local.calls == []
@@ -201,9 +200,9 @@ async def test_the_configured_local_threshold_wins() -> None:
 
 
 def test_render_without_citations_keeps_the_top_passage() -> None:
-    assert render("Thirty days.", PASSAGES) == ("Thirty days.", ("returns-policy.md#0",))
-    assert render("Thirty days [7].", PASSAGES) == ("Thirty days.", ("returns-policy.md#0",))
-    text, ids = render("A [2] and B [1][2].", PASSAGES)
+    assert render_draft("Thirty days.", PASSAGES) == ("Thirty days.", ("returns-policy.md#0",))
+    assert render_draft("Thirty days [7].", PASSAGES) == ("Thirty days.", ("returns-policy.md#0",))
+    text, ids = render_draft("A [2] and B [1][2].", PASSAGES)
     assert ids == ("refund-timing.md#0", "returns-policy.md#0")
     assert text == "A and B.\n\n(Source: Refund timing; Returns policy)"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.nlu.encoder import Encoder, prepare_encoder
+from bot.nlu.encoder import Encoder
 
 ROOT = Path(__file__).resolve().parents[3]
 KB_DIR = ROOT / "flows" / "kb"
@@ -26,11 +26,6 @@ class CountingEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         self.texts.extend(texts)
         return self._encoder.encode(texts)
-
-
-@pytest.fixture(scope="session")
-def encoder() -> Encoder:
-    return Encoder(prepare_encoder(ENCODER_CACHE))
 
 
 @pytest.fixture
