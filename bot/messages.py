@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.redact import mask_payment
+
 
 @dataclass(frozen=True)
 class Button:
@@ -17,6 +19,10 @@ class Button:
 @dataclass(frozen=True)
 class InboundMessage:
     """One message from a customer, as a connector normalised it.
+
+    Card numbers and security codes in ``text`` are masked as the message is
+    built (:func:`bot.redact.mask_payment`), before anything stores, parses or
+    publishes it: this is the one place they are kept out of the transcript.
 
     Attributes:
         channel: The connector name, e.g. ``rest`` or ``slack``.
@@ -33,6 +39,12 @@ class InboundMessage:
     text: str
     message_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Mask payment card data in the text."""
+        masked = mask_payment(self.text)
+        if masked != self.text:
+            object.__setattr__(self, "text", masked)
 
 
 @dataclass(frozen=True)

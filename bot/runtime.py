@@ -192,12 +192,15 @@ class Runtime(Service):
 
     async def _start_llm(self, project: Project) -> Answerer:
         """Sync the knowledge base and load the models for open-ended turns."""
+        from bot.nlu.data import load_nlu
         from bot.nlu.encoder import Encoder, prepare_encoder
 
         factory = importlib.import_module("llm.factory")
         folder = self.config.models.cache_dir / ENCODER_FOLDER
         encoder_dir = await asyncio.to_thread(prepare_encoder, folder)
         encoder = await asyncio.to_thread(Encoder, encoder_dir)
+        # The bot's own regex entities (order ids) are what the cloud must not see.
+        nlu_data = await asyncio.to_thread(load_nlu, project.nlu_files)
         self._llm = await factory.build_stack(
             self.llm_settings,
             store=self.store,
@@ -205,6 +208,7 @@ class Runtime(Service):
             kb_dir=project.kb_dir,
             models_dir=self.config.models.cache_dir,
             proxy=self._llm_proxy,
+            entity_patterns=nlu_data.regexes,
         )
         answerer: Answerer = self._llm.answerer
         return answerer

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.errors import ProviderUnavailable
 from llm.answerer import LLMAnswerer
-from llm.extractive import Extractor
 from llm.cloud import CloudChain
+from llm.extractive import Extractor
 from llm.retrieval.index import KnowledgeBase
 
 if TYPE_CHECKING:
@@ -174,8 +174,13 @@ async def build_stack(
     kb_dir: Path,
     models_dir: Path,
     proxy: LocalModelProxy | None = None,
+    entity_patterns: Mapping[str, Sequence[str]] | None = None,
 ) -> LLMStack:
-    """Sync the knowledge base, load the models and compose the answerer."""
+    """Sync the knowledge base, load the models and compose the answerer.
+
+    ``entity_patterns`` are the bot's NLU regex entities; those that
+    ``llm.pii.entities`` names (``order_id``) are redacted from cloud prompts.
+    """
     retrieval = settings.retrieval
     knowledge = KnowledgeBase(
         store,
@@ -198,7 +203,8 @@ async def build_stack(
             if proxy is not None:
                 proxy.model = stack.local
         if settings.cloud.providers:
-            stack.cloud = CloudChain(settings.cloud, pii=settings.pii, ledger=store)
+            pii = settings.pii.with_entities(entity_patterns or {})
+            stack.cloud = CloudChain(settings.cloud, pii=pii, ledger=store)
             await stack.cloud.start()
     except BaseException:
         await stack.close()

@@ -1,47 +1,45 @@
 """PII redaction for prompts that leave the machine, and restoration of replies.
 
-:class:`Redactor` replaces e-mail addresses, phone numbers, payment card
-numbers and configurable named patterns (such as order ids) with stable
-placeholders like ``[EMAIL_1]``. The same value gets the same placeholder for
-as long as one mapping is reused, so a conversation redacted message by
-message stays consistent. :meth:`Redactor.restore` puts the values back into
-the model's reply; :class:`StreamRestorer` does the same for a streamed reply
-whose placeholders may arrive split over several chunks.
+:class:`Redactor` replaces PII with stable placeholders like ``[EMAIL_1]``.
+The same value gets the same placeholder for as long as one mapping is
+reused, so a conversation redacted message by message stays consistent.
+:meth:`Redactor.restore` puts the values back into the model's reply;
+:class:`StreamRestorer` does the same for a streamed reply whose placeholders
+may arrive split over several chunks.
 
-Detection order matters: named patterns first (they are the operator's
-explicit intent, and order ids such as ``HL-12345`` must not look like phone
-numbers), then e-mails, then Luhn-valid card numbers, then phone numbers.
-Phone numbers need a ``+`` country code or the US ``(555) 123-4567`` /
-``555-123-4567`` shapes, so dates, times, amounts and bare digit runs such as
-order numbers are left alone.
+What is found, in this order (an earlier kind wins where two overlap):
+
+1. named patterns (``ORDER_ID``): the operator's ``llm.pii.patterns``, and
+   the bot's own NLU regex entities listed in ``llm.pii.entities`` (the
+   runtime hands them over), so an order id is redacted in every form the
+   bot itself accepts (``HL-10005``, ``hl10005``, ``HL 10005``);
+2. e-mail addresses, also spelled out (``maria dot gonzalez at gmail dot com``);
+3. IBANs, card numbers (Luhn), US SSNs, card security codes and expiry dates
+   next to a keyword (``CVV 123``, ``exp 12/27``);
+4. phone numbers, international and national (see :mod:`llm.pii_detect`).
+
+Names, street addresses and other free-form PII are **not** detected.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
+
+from bot.redact import luhn_ok
+from llm.pii_detect import Detector, builtin_detectors, regex_finder
 
 if TYPE_CHECKING:
     from llm.settings import PIISettings
     from llm.types import ChatMessage
 
+__all__ = ["Mapping", "Redactor", "StreamRestorer", "luhn_ok"]
+
 _LOGGER = logging.getLogger(__name__)
 
-_EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
-)
-# 13 to 19 digits, optionally grouped by single spaces or dashes.
-_CARD = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])")
-_PHONE_INTL = re.compile(
-    r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){1,5}(?![\w-])"
-)
-_PHONE_US = re.compile(
-    r"(?<![\w+-])(?:1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])"
-)
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _PLACEHOLDER = re.compile(r"(\[[A-Z][A-Z0-9_]*_\d+\])")
 
@@ -49,44 +47,40 @@ _PLACEHOLDER = re.compile(r"(\[[A-Z][A-Z0-9_]*_\d+\])")
 Mapping = dict[str, str]
 
 
-def luhn_ok(digits: str) -> bool:
-    """Return whether the digit string passes the Luhn checksum."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+def _named_detector(name: str, patterns: str | list[str]) -> Detector:
+    """The detector of one named pattern (or several, for one name)."""
+    if not _NAME.match(name):
+        raise ValueError(f"PII pattern name {name!r} must be an upper-case word")
+    compiled = []
+    for pattern in [patterns] if isinstance(patterns, str) else patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ValueError(f"PII pattern {name!r} does not compile: {exc}") from exc
+    finders = [regex_finder(c, group=0) for c in compiled]
+
+    def find(text: str) -> Iterator[tuple[int, int]]:
+        for finder in finders:
+            yield from finder(text)
+
+    return Detector(name, find)
 
 
-def _digits(text: str) -> str:
-    return re.sub(r"\D", "", text)
-
-
-def _is_card(value: str) -> bool:
-    digits = _digits(value)
-    return 13 <= len(digits) <= 19 and luhn_ok(digits)
-
-
-def _is_intl_phone(value: str) -> bool:
-    return 8 <= len(_digits(value)) <= 15
-
-
-def _always(value: str) -> bool:
-    return True
-
-
-def _casefold_email(value: str) -> str:
-    return value.lower()
+def _disjoint(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans without overlaps: the earliest first, the longer of two starting together."""
+    chosen: list[tuple[int, int]] = []
+    for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if end > start and (not chosen or start >= chosen[-1][1]):
+            chosen.append((start, end))
+    return chosen
 
 
 class Redactor:
     """Replace PII with placeholders before a prompt leaves the machine.
 
     Args:
-        settings: Whether redaction is on, and the extra named patterns
-            (by default ``ORDER_ID`` for ids like ``HL-12345``); names are upper-case words.
+        settings: Whether redaction is on, the named patterns (names are
+            upper-case words) and the phone settings.
 
     Raises:
         ValueError: A pattern name is not an upper-case word or the regex
@@ -95,23 +89,10 @@ class Redactor:
 
     def __init__(self, settings: PIISettings) -> None:
         self.enabled = settings.enabled
-        detectors: list[tuple[str, re.Pattern[str], Callable[[str], bool], Callable[[str], str]]]
-        detectors = []
-        for name, pattern in settings.patterns.items():
-            if not _NAME.match(name):
-                raise ValueError(f"PII pattern name {name!r} must be an upper-case word")
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"PII pattern {name!r} does not compile: {exc}") from exc
-            detectors.append((name, compiled, _always, str))
-        detectors += [
-            ("EMAIL", _EMAIL, _always, _casefold_email),
-            ("CARD", _CARD, _is_card, _digits),
-            ("PHONE", _PHONE_INTL, _is_intl_phone, _digits),
-            ("PHONE", _PHONE_US, _always, lambda v: _digits(v)[-10:]),
-        ]
-        self._detectors = detectors
+        self._detectors = [_named_detector(n, p) for n, p in settings.patterns.items()]
+        self._detectors += builtin_detectors(
+            settings.phone_regions, settings.phone_leniency, settings.phone_min_digits
+        )
 
     def redact(self, text: str, mapping: Mapping | None = None) -> tuple[str, Mapping]:
         """Replace the PII in ``text`` with placeholders.
@@ -129,14 +110,11 @@ class Redactor:
         mapping = {} if mapping is None else mapping
         if not self.enabled:
             return text, mapping
-        for kind, pattern, accept, normalize in self._detectors:
+        for detector in self._detectors:
             # Placeholders made so far are never redacted again.
-            repl = functools.partial(
-                self._placeholder, kind=kind, accept=accept, normalize=normalize, mapping=mapping
-            )
             parts = _PLACEHOLDER.split(text)
             for index in range(0, len(parts), 2):
-                parts[index] = pattern.sub(repl, parts[index])
+                parts[index] = self._replace(parts[index], detector, mapping)
             text = "".join(parts)
         return text, mapping
 
@@ -169,24 +147,30 @@ class Redactor:
         return pattern.sub(lambda m: mapping[(m.group(1) or m.group(2)).upper()], text)
 
     @staticmethod
-    def _placeholder(
-        match: re.Match[str],
-        kind: str,
-        accept: Callable[[str], bool],
-        normalize: Callable[[str], str],
-        mapping: Mapping,
-    ) -> str:
-        value = match.group(0)
-        if not accept(value):
-            return value
+    def _replace(text: str, detector: Detector, mapping: Mapping) -> str:
+        """Replace what ``detector`` finds in ``text`` (no placeholder in it) with placeholders."""
+        if not text:
+            return text
+        pieces = []
+        done = 0
+        for start, end in _disjoint(detector.find(text)):
+            name = Redactor._placeholder(text[start:end], detector, mapping)
+            pieces += [text[done:start], f"[{name}]"]
+            done = end
+        return "".join(pieces) + text[done:]
+
+    @staticmethod
+    def _placeholder(value: str, detector: Detector, mapping: Mapping) -> str:
+        """The placeholder name of ``value``: its earlier one, or a new one in ``mapping``."""
+        kind, normalize = detector.kind, detector.normalize
         key = normalize(value)
         for name, known in mapping.items():
             if name.rsplit("_", 1)[0] == kind and normalize(known) == key:
-                return f"[{name}]"
+                return name
         count = sum(1 for name in mapping if name.rsplit("_", 1)[0] == kind)
         name = f"{kind}_{count + 1}"
         mapping[name] = value
-        return f"[{name}]"
+        return name
 
 
 def _restore_pattern(mapping: Iterable[str]) -> re.Pattern[str] | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm.types import Priority
+
+#: libphonenumber's leniencies, loosest first (see :mod:`llm.pii_detect`).
+PhoneLeniency = Literal["possible", "valid", "strict_grouping", "exact_grouping"]
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the customer-support assistant of an online store. Answer only from the "
@@ -122,10 +126,46 @@ class CloudSettings(_Section):
 
 
 class PIISettings(_Section):
-    """What is redacted before a prompt leaves the machine."""
+    """What is redacted before a prompt leaves the machine (see :mod:`llm.pii`).
+
+    ``patterns`` are extra named regexes (``{"TICKET": "T#[0-9]+"}``); ``entities``
+    names the bot's NLU regex entities whose matches are redacted too, under
+    the upper-cased name (``order_id`` gives ``[ORDER_ID_1]``). Phone numbers
+    are looked for in the national forms of ``phone_regions`` (and in any
+    ``+`` form), at the ``phone_leniency`` of libphonenumber; a possible number
+    of ``phone_min_digits`` digits or more counts whatever the leniency (0:
+    never).
+    """
 
     enabled: bool = True
-    patterns: dict[str, str] = Field(default_factory=lambda: {"ORDER_ID": r"\bHL-\d{5}\b"})
+    patterns: dict[str, str | list[str]] = Field(default_factory=dict)
+    entities: list[str] = Field(default_factory=lambda: ["order_id"])
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE"])
+    phone_leniency: PhoneLeniency = "strict_grouping"
+    phone_min_digits: int = Field(default=10, ge=0, le=17)
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str]) -> list[str]:
+        from llm.pii_detect import check_regions  # loads phonenumbers only when configured
+
+        return check_regions(regions)
+
+    def with_entities(self, regexes: Mapping[str, Sequence[str]]) -> PIISettings:
+        """These settings plus the patterns of the listed NLU regex entities.
+
+        Args:
+            regexes: The bot's regex entities (patterns by entity name).
+        """
+        patterns = dict(self.patterns)
+        for entity in self.entities:
+            found = list(regexes.get(entity, ()))
+            if not found:
+                continue
+            name = entity.upper()
+            given = patterns.get(name, [])
+            patterns[name] = ([given] if isinstance(given, str) else list(given)) + found
+        return self.model_copy(update={"patterns": patterns})
 
 
 class RetrievalSettings(_Section):

@@ -11,7 +11,8 @@ from bot.storage.store import Store
 from llm.factory import LocalModelProxy, build_stack
 from llm.pool import WorkerPool
 from llm.settings import LLMSettings
-from tests.llm.cloud.fake_openai import FakeOpenAI, stream
+from llm.types import ChatMessage, GenerationSettings
+from tests.llm.cloud.fake_openai import FakeOpenAI, ok, stream
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,3 +52,32 @@ async def test_with_a_url_no_model_is_loaded_and_the_pool_answers(
     assert answer.text.startswith("Returns are free within 30 days.")
     assert not empty_models.exists()
     assert len(fake_openai.chat_requests) == 1
+
+
+async def test_the_cloud_chain_redacts_the_bots_own_entities(
+    store: Store, encoder: Encoder, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.script(ok("About [ORDER_ID_1] and [ORDER_ID_2]."))
+    settings = LLMSettings.model_validate(
+        {
+            "local": {"enabled": False},
+            "cloud": {"providers": [{"name": "c", "base_url": fake_openai.base_url, "model": "m"}]},
+        }
+    )
+    stack = await build_stack(
+        settings,
+        store=store,
+        encoder=encoder,
+        kb_dir=tmp_path / "kb",
+        models_dir=tmp_path / "models",
+        entity_patterns={"order_id": [r"\b[Hh][Ll][- ]?\d{5}\b"], "email": ["@"]},
+    )
+    try:
+        assert stack.cloud is not None
+        question = [ChatMessage("user", "Where are hl10005 and HL 10004?")]
+        reply = await stack.cloud.complete(question, GenerationSettings(max_new_tokens=16))
+    finally:
+        await stack.close()
+    assert reply.text == "About hl10005 and HL 10004."
+    sent = fake_openai.chat_requests[0].body["messages"][0]["content"]
+    assert sent == "Where are [ORDER_ID_1] and [ORDER_ID_2]?"
