@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
     kb = subparsers.add_parser("kb", help="the knowledge base")
     sub = kb.add_subparsers(dest="kb_verb", metavar="SUBVERB", required=True)
     evaluate = sub.add_parser("evaluate", help="score the bot's answers to a question set")
-    evaluate.add_argument("questions", type=Path, help="YAML question set (see tests/data/kb)")
+    evaluate.add_argument(
+        "questions", type=Path, nargs="+", help="YAML question sets (see tests/data/kb)"
+    )
     evaluate.add_argument("--bot", default=None, help="bot project folder (default from config)")
     evaluate.add_argument(
         "--mode", choices=MODES, default=None, help="llm.answer_mode (default from config)"
@@ -49,7 +51,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     kb_eval = importlib.import_module("llm.kb_eval")
     try:
-        questions = kb_eval.load_questions(args.questions)
+        questions = [q for path in args.questions for q in kb_eval.load_questions(path)]
     except kb_eval.QuestionSetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -57,6 +57,8 @@ NO_KNOWLEDGE_TEXT = (
     "I couldn't find anything about that in our help articles, and I'd rather not guess. "
     "Could you put it another way? If you'd like a person to help, just say so."
 )
+#: Sections compete for the quote among this many passages (at least).
+EXTRACT_K = 3
 HANDOFF_TEXT = "I'm passing your question to a member of our team."
 
 
@@ -74,13 +76,9 @@ def features_of(question: str, passages: Sequence[Passage], extract: Extract | N
     if extract is None:
         text = passages[0].text if passages else ""
         return Features(top, top, 0.0, grounding.overlap(question, [text]))
-    section = f"{extract.title} {extract.heading} {extract.text}"
-    return Features(
-        top,
-        extract.similarity,
-        extract.score - extract.runner_up,
-        grounding.overlap(question, [section]),
-    )
+    # A lone section (the others scored below retrieval.min_score) leads nothing.
+    margin = extract.score - extract.runner_up if extract.runner_up else 0.0
+    return Features(top, extract.similarity, margin, extract.coverage)
 
 
 def quote(extract: Extract) -> str:
@@ -127,14 +125,15 @@ class LLMAnswerer:
     ) -> Answer | None:
         """Answer ``text`` from the knowledge base, escalating when unsure."""
         settings = self._settings
-        passages = await self._retriever.search(text, settings.retrieval.top_k)
-        if not passages:
+        found = await self._retriever.search(text, max(settings.retrieval.top_k, EXTRACT_K))
+        if not found:
             _LOGGER.info("No KB passage matches the question; saying so.")
             return Answer(text=NO_KNOWLEDGE_TEXT, route="local", declined=True)
+        passages = found[: settings.retrieval.top_k]
         extract = None
         if self._extractor is not None:
-            extract = await self._extractor.extract(text, passages)
-        features = features_of(text, passages, extract)
+            extract = await self._extractor.extract(text, found)
+        features = features_of(text, found, extract)
         relevance = score(features)
         prompt = build_prompt(
             text,
@@ -157,7 +156,8 @@ class LLMAnswerer:
 
         For evaluation and calibration (``helpline kb evaluate``).
         """
-        passages = await self._retriever.search(text, self._settings.retrieval.top_k)
+        top_k = max(self._settings.retrieval.top_k, EXTRACT_K)
+        passages = await self._retriever.search(text, top_k)
         if not passages or self._extractor is None:
             return None
         extract = await self._extractor.extract(text, passages)

@@ -18,13 +18,15 @@ its sentences usually need each other.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from llm.grounding import overlap
+from llm.grounding import content_words, stem
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -98,6 +100,8 @@ class Extract:
         similarity: The best unit's cosine similarity to the question.
         score: The section's combined score.
         runner_up: The next section's combined score (0 when there was none).
+        coverage: The IDF-weighted share of the question's content words that
+            the section contains; a word the KB never uses weighs the most.
     """
 
     text: str
@@ -107,6 +111,7 @@ class Extract:
     similarity: float
     score: float
     runner_up: float
+    coverage: float = 0.0
 
 
 def plain(text: str) -> str:
@@ -171,6 +176,22 @@ class Extractor:
     def __init__(self, encoder: Embedder, sections: dict[tuple[str, str], Section]) -> None:
         self._encoder = encoder
         self.sections = sections
+        self._stems = {key: _stems_of(section) for key, section in sections.items()}
+        frequency: Counter[str] = Counter()
+        for stems in self._stems.values():
+            frequency.update(stems)
+        total = len(sections) + 1
+        self._idf = {s: math.log(total / (n + 1)) + 1.0 for s, n in frequency.items()}
+        self._unknown_idf = math.log(total) + 1.0
+
+    def coverage(self, question: str, key: tuple[str, str]) -> float:
+        """The IDF-weighted share of the question's content words in the section ``key``."""
+        words = {stem(w) for w in content_words(question)}
+        if not words:
+            return 0.0
+        weights = {w: self._idf.get(w, self._unknown_idf) for w in words}
+        found = self._stems.get(key, frozenset())
+        return sum(v for w, v in weights.items() if w in found) / sum(weights.values())
 
     def _vectors(self, section: Section) -> np.ndarray:
         if section.vectors is None:
@@ -196,9 +217,7 @@ class Extractor:
             seen.add(key)
             sims = self._vectors(section) @ query
             combined = PASSAGE_WEIGHT * passage.score + (1 - PASSAGE_WEIGHT) * float(sims.max())
-            if LEXICAL_WEIGHT:
-                words = " ".join([section.title, section.heading, *(u.text for u in section.units)])
-                combined += LEXICAL_WEIGHT * overlap(question, [words])
+            combined += LEXICAL_WEIGHT * self.coverage(question, key)
             scored.append((combined, section, sims))
         if not scored:
             return None
@@ -218,6 +237,7 @@ class Extractor:
             similarity=float(sims.max()),
             score=best,
             runner_up=runner_up,
+            coverage=self.coverage(question, (section.source, section.heading)),
         )
 
     @staticmethod
@@ -235,6 +255,11 @@ class Extractor:
             chosen.append(index)
             words += size
         return [section.units[i] for i in sorted(chosen)]
+
+
+def _stems_of(section: Section) -> frozenset[str]:
+    text = " ".join([section.title, section.heading, *(u.text for u in section.units)])
+    return frozenset(stem(w) for w in content_words(text))
 
 
 def sections_from_rows(

@@ -128,7 +128,7 @@ def content_words(text: str) -> list[str]:
     return [w for w in words if len(w) > 2 and w not in _STOP]
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """A crude stem, enough to match "refunds" with "refund" and "shipped" with "ship"."""
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -162,8 +162,8 @@ def overlap(text: str, sources: Iterable[str]) -> float:
     words = content_words(text)
     if not words:
         return 0.0
-    known = {_stem(w) for source in sources for w in content_words(source)}
-    return sum(_stem(w) in known for w in words) / len(words)
+    known = {stem(w) for source in sources for w in content_words(source)}
+    return sum(stem(w) in known for w in words) / len(words)
 
 
 def check(
