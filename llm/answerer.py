@@ -83,7 +83,7 @@ def features_of(question: str, passages: Sequence[Passage], extract: Extract | N
 
 def quote(extract: Extract) -> str:
     """The customer-facing text of an extractive answer: the quote and its source."""
-    return f"{extract.text}\n\n(Source: {extract.title})"
+    return f"{extract.text}\n\n(Source: {'; '.join(extract.titles)})"
 
 
 class LLMAnswerer:
@@ -201,7 +201,7 @@ class LLMAnswerer:
                 text=quote(extract),
                 route="extractive",
                 confidence=confidence,
-                citations=(f"{extract.source}#{extract.heading}",),
+                citations=extract.citations,
                 provider="extractive",
                 local_confidence=confidence,
             ), ""

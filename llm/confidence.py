@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Intercept, then the weights of top, unit, margin and lexical (see fit()).
-WEIGHTS = (-3.1, 1.4, 4.5, 5.0, 1.0)
+WEIGHTS = (-3.2, 1.8, 5.0, 4.1, 0.6)
 #: The calibrated threshold: answers below it are not shown as final.
-DEFAULT_LOCAL_THRESHOLD = 0.73
+DEFAULT_LOCAL_THRESHOLD = 0.77
 #: What a draft that failed a groundedness check keeps of its score.
 FAILED_CHECK_FACTOR = 0.25
 
@@ -132,12 +132,13 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
 
 
 def best_threshold(
-    scores: Sequence[float], labels: Sequence[bool], wrong_cost: float = 3.0
+    scores: Sequence[float], labels: Sequence[bool], wrong_cost: float = 5.0
 ) -> float:
     """Return the threshold that maximises right answers minus ``wrong_cost`` x wrong ones.
 
-    Showing a wrong answer is worse than handing off a right one, hence the
-    cost. Ties go to the middle of the best interval; rounded to 0.01.
+    Showing a wrong answer is much worse than handing off a question the bot
+    could have answered (the customer acts on it), hence the cost. Ties go
+    to the middle of the best interval; rounded to 0.01.
     """
     candidates = sorted({0.0, 1.0, *scores})
     edges = [(a + b) / 2 for a, b in itertools.pairwise(candidates)]

@@ -11,8 +11,11 @@ score mixes its passage's retrieval score with its best unit's similarity to
 the question (:data:`PASSAGE_WEIGHT`). The winner's best unit is quoted with
 the units around it that score nearly as well (within :data:`UNIT_MARGIN`),
 up to :data:`MAX_UNITS` units and :data:`MAX_WORDS` words, in reading order.
-A short section (at most :data:`WHOLE_SECTION_WORDS` words) is quoted whole:
-its sentences usually need each other.
+A section of at most :data:`WHOLE_SECTION_WORDS` words (every section of the
+default KB) is quoted whole: its sentences usually need each other, and on
+the development sets whole sections held the answer more often than the best
+sentences did. A runner-up section within :data:`SECOND_SECTION_MARGIN` is
+quoted after the best one.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ PASSAGE_WEIGHT = 0.5
 UNIT_MARGIN = 0.08
 #: Added to a section's score per share of the question's content words it contains.
 LEXICAL_WEIGHT = 0.1
-#: A runner-up section of the same article this close to the best is quoted too.
-SECOND_SECTION_MARGIN = 0.03
+#: A runner-up section this close to the best is quoted too: the two often
+#: share the answer ("Returns" and "Refund timing" for a refund question).
+SECOND_SECTION_MARGIN = 0.05
 MAX_UNITS = 3
 MAX_WORDS = 80
 WHOLE_SECTION_WORDS = 150
@@ -102,6 +106,7 @@ class Extract:
         runner_up: The next section's combined score (0 when there was none).
         coverage: The IDF-weighted share of the question's content words that
             the section contains; a word the KB never uses weighs the most.
+        sections: Every quoted section as ``(source, heading, title)``, best first.
     """
 
     text: str
@@ -112,6 +117,18 @@ class Extract:
     score: float
     runner_up: float
     coverage: float = 0.0
+    sections: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def titles(self) -> tuple[str, ...]:
+        """The titles of the quoted articles, best first, each once."""
+        return tuple(dict.fromkeys(title for _, _, title in self.sections)) or (self.title,)
+
+    @property
+    def citations(self) -> tuple[str, ...]:
+        """The quoted sections as ``<article>#<heading>``."""
+        found = tuple(f"{source}#{heading}" for source, heading, _ in self.sections)
+        return found or (f"{self.source}#{self.heading}",)
 
 
 def plain(text: str) -> str:
@@ -225,12 +242,14 @@ class Extractor:
         best, section, sims = scored[0]
         runner_up = scored[1][0] if len(scored) > 1 else 0.0
         text = render(self._choose(section, sims))
+        quoted = [section]
         if len(scored) > 1 and best - runner_up <= SECOND_SECTION_MARGIN:
             _, other, other_sims = scored[1]
-            if other.source == section.source:
-                text = f"{text}\n\n{render(self._choose(other, other_sims))}"
+            text = f"{text}\n\n{render(self._choose(other, other_sims))}"
+            quoted.append(other)
         return Extract(
             text=text,
+            sections=tuple((s.source, s.heading, s.title) for s in quoted),
             source=section.source,
             title=section.title,
             heading=section.heading,

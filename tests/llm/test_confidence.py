@@ -43,6 +43,7 @@ def test_best_threshold_weighs_wrong_answers_more() -> None:
     labels = [True, True, False, True, False]
     # Showing down to 0.6 gains one right answer and costs one wrong one: not worth it.
     assert best_threshold(scores, labels, wrong_cost=3.0) == pytest.approx(0.75, abs=0.01)
+    assert best_threshold(scores, labels) == pytest.approx(0.75, abs=0.01)
     assert best_threshold(scores, labels, wrong_cost=0.5) <= 0.6
 
 
