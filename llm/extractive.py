@@ -106,7 +106,7 @@ class Extract:
         runner_up: The next section's combined score (0 when there was none).
         coverage: The IDF-weighted share of the question's content words that
             the section contains; a word the KB never uses weighs the most.
-        sections: Every quoted section as ``(source, heading, title)``, best first.
+        quoted: Every quoted section as ``(passage id, article title)``, best first.
     """
 
     text: str
@@ -117,18 +117,17 @@ class Extract:
     score: float
     runner_up: float
     coverage: float = 0.0
-    sections: tuple[tuple[str, str, str], ...] = ()
+    quoted: tuple[tuple[str, str], ...] = ()
 
     @property
     def titles(self) -> tuple[str, ...]:
         """The titles of the quoted articles, best first, each once."""
-        return tuple(dict.fromkeys(title for _, _, title in self.sections)) or (self.title,)
+        return tuple(dict.fromkeys(title for _, title in self.quoted)) or (self.title,)
 
     @property
     def citations(self) -> tuple[str, ...]:
-        """The quoted sections as ``<article>#<heading>``."""
-        found = tuple(f"{source}#{heading}" for source, heading, _ in self.sections)
-        return found or (f"{self.source}#{self.heading}",)
+        """The passage ids (``<article>#<chunk>``) of the quoted sections."""
+        return tuple(passage_id for passage_id, _ in self.quoted)
 
 
 def plain(text: str) -> str:
@@ -224,7 +223,7 @@ class Extractor:
 
     def _extract(self, question: str, passages: Sequence[Passage]) -> Extract | None:
         query = self._encoder.encode([question])[0]
-        scored: list[tuple[float, Section, np.ndarray]] = []
+        scored: list[tuple[float, Section, np.ndarray, str]] = []
         seen: set[tuple[str, str]] = set()
         for passage in passages:
             key = (passage.source, passage.extra.get("heading", ""))
@@ -235,21 +234,21 @@ class Extractor:
             sims = self._vectors(section) @ query
             combined = PASSAGE_WEIGHT * passage.score + (1 - PASSAGE_WEIGHT) * float(sims.max())
             combined += LEXICAL_WEIGHT * self.coverage(question, key)
-            scored.append((combined, section, sims))
+            scored.append((combined, section, sims, passage.id))
         if not scored:
             return None
         scored.sort(key=lambda item: -item[0])
-        best, section, sims = scored[0]
+        best, section, sims, passage_id = scored[0]
         runner_up = scored[1][0] if len(scored) > 1 else 0.0
         text = render(self._choose(section, sims))
-        quoted = [section]
+        quoted = [(passage_id, section.title)]
         if len(scored) > 1 and best - runner_up <= SECOND_SECTION_MARGIN:
-            _, other, other_sims = scored[1]
+            _, other, other_sims, other_id = scored[1]
             text = f"{text}\n\n{render(self._choose(other, other_sims))}"
-            quoted.append(other)
+            quoted.append((other_id, other.title))
         return Extract(
             text=text,
-            sections=tuple((s.source, s.heading, s.title) for s in quoted),
+            quoted=tuple(quoted),
             source=section.source,
             title=section.title,
             heading=section.heading,

@@ -47,7 +47,7 @@ async def test_extractive_quotes_the_article_and_needs_no_model(
     assert answer.route == "extractive"
     assert "at least 10 characters" in answer.text
     assert answer.text.endswith("(Source: Password and account)")
-    assert answer.citations == ("password-and-account.md#Password rules",)
+    assert answer.citations == ("password-and-account.md#2",)
     assert local.calls == []
 
 
