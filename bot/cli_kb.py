@@ -94,7 +94,7 @@ async def _one(runtime: Runtime, question: Any, index: int, kb_eval: Any) -> Any
     declined = result.answer is not None and result.answer.declined
     route = "human" if result.handoff_reason else result.route
     outcome = kb_eval.classify(question, text, route, declined, started)
-    confidence = correct = vector = None
+    confidence = correct = vector = quote = None
     candidate = getattr(base.answerer, "candidate", None)
     if result.answer is not None and candidate is not None:
         found = await candidate(question.question)
@@ -104,5 +104,5 @@ async def _one(runtime: Runtime, question: Any, index: int, kb_eval: Any) -> Any
             correct = question.answerable and question.matches(quote)
             vector = tuple(round(v, 4) for v in features.vector())
     return kb_eval.Outcome(
-        question.id, question.answerable, outcome, route, text, confidence, correct, vector
+        question.id, question.answerable, outcome, route, text, confidence, correct, vector, quote
     )

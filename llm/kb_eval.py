@@ -61,6 +61,7 @@ class Outcome:
         candidate_confidence: The confidence of the KB's candidate answer.
         candidate_correct: Whether that candidate held the expected facts.
         features: The candidate's confidence signals (:class:`llm.confidence.Features`).
+        candidate: The candidate answer's text.
     """
 
     id: str
@@ -71,6 +72,7 @@ class Outcome:
     candidate_confidence: float | None = None
     candidate_correct: bool | None = None
     features: tuple[float, ...] | None = None
+    candidate: str | None = None
 
 
 def load_questions(path: Path) -> list[Question]:
