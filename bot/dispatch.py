@@ -165,7 +165,11 @@ class Dispatcher(Service):
         if not self._accepting:
             raise ShuttingDown("the server is restarting; send the message again")
         task = self.spawn(self.manager.handle(message, delivered=True), "turn:sync")
-        return await asyncio.shield(task)
+        replies = await asyncio.shield(task)
+        for reply in replies:  # live views (the console's queue) see these turns too
+            topic = conversation_topic(reply.channel, reply.conversation_id)
+            self.bus.publish(topic, {"type": "message", "direction": "out", **_event_fields(reply)})
+        return replies
 
     @tracing.inbound
     async def submit(self, message: InboundMessage) -> Received:
@@ -280,7 +284,8 @@ class Dispatcher(Service):
                 conversation_topic(message.channel, message.conversation_id),
                 {"type": "message", "direction": "out", **_event_fields(message)},
             )
-        channel = self._channels.get(message.channel)
+        # An agent's reply to a customer who left an email address goes by email.
+        channel = self._channels.get(message.metadata.get("deliver_via") or message.channel)
         if channel is None:
             _LOGGER.debug("No channel %s; reply %d stays pending.", message.channel, message_id)
             return False

@@ -8,9 +8,7 @@ committed in one transaction. Turns run one at a time per conversation.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,15 +16,26 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import metrics, tracing, turn_fields
 from bot.dialogue.answer import TURN_CONVERSATION
-from bot.dialogue.events import Event, UserUttered
-from bot.dialogue.nlu import Intent, ParseResult
+from bot.dialogue.events import UserUttered
+from bot.dialogue.nlu import ParseResult
 from bot.dialogue.state import DialogueState
 from bot.errors import StorageError
+from bot.handoffs import DeskSettings, HandoffDesk, QueueState, mark_handoff, record_with_agent
 from bot.logs import bind_conversation, conversation_label, unbind_conversation
 from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.payloads import csat_score, parse_payload
 from bot.storage.console_store import ConsoleStore
 from bot.storage.records import TurnRecord
 from bot.turn_guard import DEFAULT_MAX_ATTEMPTS, TurnGuard
+
+__all__ = [
+    "CSAT_THANKS",
+    "DialogueManager",
+    "TurnLocks",
+    "csat_score",
+    "local_locks",
+    "parse_payload",
+]
 
 if TYPE_CHECKING:
     from bot.dialogue.engine import Engine, TurnResult
@@ -35,41 +44,9 @@ if TYPE_CHECKING:
     from bot.storage.store import Store
 
 _LOGGER = logging.getLogger(__name__)
-_PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w-]*)(?P<entities>\{.*\})?$", re.DOTALL)
 HISTORY_EVENTS = 100
 #: The reply to a customer's satisfaction score (a ``/csat{"score": N}`` button).
 CSAT_THANKS = "Thank you for your feedback!"
-
-
-def parse_payload(text: str) -> ParseResult | None:
-    """Read a Rasa button payload such as ``/affirm`` or ``/inform{"order_id": "HL-1"}``."""
-    from bot.dialogue.nlu import Entity
-
-    match = _PAYLOAD.match(text.strip())
-    if match is None:
-        return None
-    entities: tuple[Entity, ...] = ()
-    if match.group("entities"):
-        try:
-            data = json.loads(match.group("entities"))
-        except json.JSONDecodeError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        entities = tuple(Entity(str(k), str(v), extractor="payload") for k, v in data.items())
-    intent = Intent(match.group("intent"), 1.0)
-    return ParseResult(text, intent, (intent,), entities)
-
-
-def csat_score(text: str) -> int | None:
-    """Read a ``/csat{"score": N}`` payload (N from 1 to 5), else ``None``."""
-    parsed = parse_payload(text)
-    if parsed is None or parsed.intent is None or parsed.intent.name != "csat":
-        return None
-    values = [e.value for e in parsed.entities if e.entity == "score"]
-    if len(values) != 1 or values[0] not in {"1", "2", "3", "4", "5"}:
-        return None
-    return int(values[0])
 
 
 class TurnLocks(Protocol):
@@ -112,6 +89,8 @@ class DialogueManager:
 
     ``locks`` serialise each conversation's turns; the default is in-process,
     and several replicas pass Redis-backed ones (:mod:`bot.replicas.locks`).
+    ``desk`` says when agents answer and whether replies can go by email
+    (:mod:`bot.handoffs`).
     A message whose turn fails ``max_attempts`` times is set aside as
     ``failed`` and the customer told (:mod:`bot.turn_guard`).
     """
@@ -124,11 +103,13 @@ class DialogueManager:
         locks: TurnLocks | None = None,
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        desk: DeskSettings | None = None,
     ) -> None:
         self.engine = engine
         self.nlu = nlu
         self.store = store
         self.console = ConsoleStore(store)
+        self.desk = HandoffDesk(self.console, desk)
         self._locks: TurnLocks = locks or _Locks()
         self.guard = TurnGuard(store, engine.project.domain, max_attempts)
 
@@ -264,18 +245,19 @@ class DialogueManager:
             answered = await self._csat_answer(conv, inbound_id, context, text, delivered)
             if answered is not None:
                 return answered
-            if context.mode == "human":
-                await self._record_human(conv, inbound_id, context, text, started)
+            queue = await self.desk.queue_state(conv, context.mode)
+            if queue.claimed:
+                initial = self.engine.new_state().to_dict()
+                await record_with_agent(
+                    self.store, initial, conv, inbound_id, context, text, started
+                )
                 return []
             state = DialogueState.from_dict(context.state) if context.state else None
-            result = await self._run_engine(conv, state, text, metadata)
+            result = await self._run_engine(conv, state, text, metadata, queue)
             latency_ms = (time.perf_counter() - started) * 1000
             record = self._record(conv, inbound_id, result, latency_ms, delivered)
             ids = await self.store.commit_turn(record)
-            if result.handoff_reason is not None:
-                # Human mode and the console's inbox row, in one transaction.
-                await self.console.hand_off(conv.id, result.handoff_reason)
-                metrics.HANDOFFS.labels(result.handoff_reason).inc()
+            await self.desk.record(conv, result)
             metrics.TURNS.labels(result.route).inc()
             metrics.TURN_LATENCY.labels(result.route).observe(latency_ms / 1000)
             turn_fields.count_model_use(record)
@@ -293,6 +275,7 @@ class DialogueManager:
         state: DialogueState | None,
         text: str,
         metadata: dict[str, Any],
+        queue: QueueState,
     ) -> TurnResult:
         parse = await self.parse(text)
 
@@ -300,7 +283,13 @@ class DialogueManager:
             return await self.store.events(conv.id, limit=HISTORY_EVENTS)
 
         return await self.engine.handle(
-            state or self.engine.new_state(), parse, conv.external_id, history, metadata
+            state or self.engine.new_state(),
+            parse,
+            conv.external_id,
+            history,
+            metadata,
+            self.desk.loader(conv, queue),
+            queued=queue.queued,
         )
 
     @tracing.nlu_parse
@@ -346,27 +335,6 @@ class DialogueManager:
         ids = await self.store.commit_turn(record)
         return [self._outbound(conv, ids[0], CSAT_THANKS, [], meta)]
 
-    async def _record_human(
-        self,
-        conv: ConversationRow,
-        inbound_id: int,
-        context: TurnContext,
-        text: str,
-        started: float,
-    ) -> None:
-        event: Event = UserUttered(text)
-        await self.store.commit_turn(
-            TurnRecord(
-                conversation_id=conv.id,
-                inbound_id=inbound_id,
-                state=context.state or self.engine.new_state().to_dict(),
-                events=[event.to_dict()],
-                route="human",
-                latency_ms=(time.perf_counter() - started) * 1000,
-            )
-        )
-        metrics.TURNS.labels("human").inc()
-
     @staticmethod
     def _record(
         conv: ConversationRow,
@@ -386,6 +354,7 @@ class DialogueManager:
             }
             for r in result.replies
         ]
+        mark_handoff(result, replies)
         return TurnRecord(
             conversation_id=conv.id,
             inbound_id=inbound_id,

@@ -21,6 +21,7 @@ from bot.dialogue.engine import Engine, EngineSettings
 from bot.dialogue.nlu import ParseResult
 from bot.dialogue.project import Project, load_project
 from bot.dispatch import Dispatcher
+from bot.handoffs import DeskSettings
 from bot.lifecycle import Service
 from bot.manager import DialogueManager
 from bot.storage.claims import Claims
@@ -95,6 +96,9 @@ class Runtime(Service):
         )
         self._nlu = nlu
         self._manager: DialogueManager | None = None
+        #: Business hours and the email outbound, for handoffs; the server sets
+        #: it from the connectors it builds, before start.
+        self.desk = DeskSettings()
         self.replicas = _replicas(config, self.store)
         self.bus: Bus = self.replicas.bus if self.replicas else LocalBus()
         self.dispatcher = Dispatcher(
@@ -181,7 +185,12 @@ class Runtime(Service):
             engine = Engine(project, self.actions, answerer, settings)
             locks = self.replicas.locks if self.replicas else None
             self._manager = DialogueManager(
-                engine, nlu, self.store, locks, max_attempts=self.config.dialogue.max_turn_attempts
+                engine,
+                nlu,
+                self.store,
+                locks,
+                max_attempts=self.config.dialogue.max_turn_attempts,
+                desk=self.desk,
             )
             self.dispatcher.bind(self._manager)
             if self.replicas is None:  # replicas recover periodically (bot/replicas)

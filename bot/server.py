@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -173,6 +174,11 @@ def _build_connectors(config: Config, runtime: Runtime, app: web.Application) ->
         elif isinstance(channel, HttpChannel):
             app.add_subapp(channel.prefix.rstrip("/"), channel.sub_app())
         channels.append(channel)
+        if name == "console":
+            hours = getattr(settings, "business_hours", None)
+            runtime.desk = replace(runtime.desk, business_hours=hours.is_open if hours else None)
+    names = {channel.name for channel in channels}
+    runtime.desk = replace(runtime.desk, email_outbound="email" in names)
     return channels
 
 

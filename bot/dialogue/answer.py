@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.dialogue.engine import Turn
 
 TokenSink = Callable[[str], None]
 #: Where an answerer streams the text of a draft answer as it is generated, when
@@ -64,3 +67,27 @@ class Answerer(Protocol):
     ) -> Answer | None:
         """Answer ``text`` given the conversation so far."""
         ...
+
+
+async def answer_open_ended(turn: Turn) -> None:
+    """Hand a message no flow handles to the engine's answerer.
+
+    An answer routed to a person is not said: the handoff pattern speaks for
+    it, so the customer gets one message, whatever the reason.
+    """
+    answerer = turn.engine.answerer
+    answer = None
+    if answerer is not None:
+        history = await turn.history()
+        answer = await answerer.answer(turn.parse.text, history, dict(turn.state.slots))
+    if answer is None:
+        turn.push("pattern_cannot_handle")
+        return
+    turn.result.route = answer.route
+    turn.result.confidence = answer.confidence
+    turn.result.citations = answer.citations
+    turn.result.answer = answer
+    if answer.route == "human":
+        turn.push("pattern_human_handoff", reason=answer.handoff_reason or "low_confidence")
+    else:
+        turn.say(answer.text)

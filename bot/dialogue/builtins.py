@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bot.dialogue import desk
 from bot.dialogue.actions import ActionContext
 from bot.dialogue.events import FlowCancelled, HandoffRequested
 
@@ -41,6 +42,12 @@ async def _human_handoff(turn: Turn, frame: Frame) -> None:
     turn.emit(HandoffRequested(reason))
     turn.result.route = "human"
     turn.result.handoff_reason = reason
+    # The pattern then says whether a person can take it (context.available).
+    await desk.handoff(turn, frame.context)
+
+
+async def _handoff_email(turn: Turn, frame: Frame) -> None:
+    await desk.record_email(turn)
 
 
 async def _correct_slot(turn: Turn, frame: Frame) -> None:
@@ -85,6 +92,7 @@ async def _listen(turn: Turn, frame: Frame) -> None:
 BUILTINS: dict[str, Callable[[Turn, Frame], Awaitable[None]]] = {
     "action_cancel_flow": _cancel_flow,
     "action_human_handoff": _human_handoff,
+    "action_handoff_email": _handoff_email,
     "action_correct_flow_slot": _correct_slot,
     "action_trigger_chitchat": _chitchat,
     "action_clean_stack": _clean_stack,

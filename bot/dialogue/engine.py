@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.dialogue import builtins
+from bot.dialogue import desk as desk_module
 from bot.dialogue.actions import apply_result
+from bot.dialogue.answer import answer_open_ended
 from bot.dialogue.commands import Command, decide
 from bot.dialogue.events import (
     ActionExecuted,
@@ -37,6 +39,7 @@ from bot.errors import ActionError, FlowError
 if TYPE_CHECKING:
     from bot.dialogue.actions import ActionRunner
     from bot.dialogue.answer import Answerer
+    from bot.dialogue.desk import Desk, DeskLoader
     from bot.dialogue.flows import Flow, Step
     from bot.dialogue.nlu import ParseResult
     from bot.dialogue.project import Project
@@ -81,13 +84,19 @@ class Engine:
         sender_id: str = "default",
         history: Sequence[dict[str, Any]] | HistoryLoader = (),
         metadata: dict[str, Any] | None = None,
+        desk: Desk | DeskLoader | None = None,
+        *,
+        queued: bool = False,
     ) -> TurnResult:
         """Run one turn for the message ``parse.text``; ``state`` is not mutated.
 
         ``history`` holds the conversation's earlier events, or loads them on
-        first use, so a turn that runs no custom action reads none.
+        first use, so a turn that runs no custom action reads none. ``desk``
+        says whether people can take a handoff (staffed when not given);
+        ``queued``: the conversation waits, unclaimed, in the queue for a person.
         """
         turn = Turn(self, copy.deepcopy(state), parse, sender_id, history, metadata or {})
+        turn._desk, turn.queued = desk or desk_module.STAFFED, queued
         await turn.run()
         return turn.result
 
@@ -112,6 +121,8 @@ class Turn:
         self._history = history
         self.metadata = metadata
         self.result = TurnResult([], state)
+        self._desk: Desk | DeskLoader = desk_module.STAFFED
+        self.queued = False
         self.followups = 0
         if parse.intent is not None and not parse.out_of_scope:
             self.result.confidence = parse.intent.confidence
@@ -123,6 +134,12 @@ class Turn:
         if callable(self._history):
             self._history = tuple(await self._history())
         return self._history
+
+    async def desk(self) -> Desk:
+        """Return the support desk as this conversation sees it, working it out once."""
+        if callable(self._desk):
+            self._desk = await self._desk()
+        return self._desk
 
     def emit(self, event: Event) -> None:
         """Record an event of this turn."""
@@ -167,13 +184,16 @@ class Turn:
                 tuple(e.to_dict() for e in self.parse.entities),
             )
         )
+        user = self.state.top_user_frame()
+        in_email_flow = user is not None and user.flow_id == desk_module.EMAIL_FLOW
         if not text.strip():
             self.push("pattern_internal_error", error_type=EMPTY)
         elif len(text) > self.engine.settings.max_message_chars:
             self.push("pattern_internal_error", error_type=TOO_LONG)
-        else:
+        elif not await desk_module.before_turn(self):
             await self.apply(decide(self.project, self.state, self.parse))
         await self.run_stack()
+        desk_module.after_turn(self, in_email_flow)
         user = self.state.top_user_frame()
         if user is not None and self.result.flow_id is None:
             self.result.flow_id = user.flow_id
@@ -248,21 +268,7 @@ class Turn:
 
     async def open_ended(self) -> None:
         """Hand a message no flow handles to the answerer."""
-        answerer = self.engine.answerer
-        answer = None
-        if answerer is not None:
-            history = await self.history()
-            answer = await answerer.answer(self.parse.text, history, dict(self.state.slots))
-        if answer is None:
-            self.push("pattern_cannot_handle")
-            return
-        self.say(answer.text)
-        self.result.route = answer.route
-        self.result.confidence = answer.confidence
-        self.result.citations = answer.citations
-        self.result.answer = answer
-        if answer.route == "human":
-            self.push("pattern_human_handoff", reason=answer.handoff_reason or "low_confidence")
+        await answer_open_ended(self)
 
     # -- running the stack ---------------------------------------------------
 
@@ -374,20 +380,9 @@ class Turn:
         flow = self.project.flows[frame.flow_id]
         if flow.is_pattern:
             return
-        for name in self.resettable_slots(flow):
+        for name in flow.resettable_slots():
             initial = self.project.domain.slots[name].initial_value
             self.set_slot(name, initial)
-
-    def resettable_slots(self, flow: Flow) -> list[str]:
-        """Slots the flow collected or set that do not outlive it."""
-        keep = set(flow.persisted_slots)
-        names: list[str] = []
-        for step in flow.steps.values():
-            if step.kind == "collect" and step.reset_after_flow_ends:
-                names.append(step.value)
-            elif step.kind == "set_slots":
-                names.extend(step.value)
-        return [n for n in dict.fromkeys(names) if n not in keep]
 
     def fail_to_internal_error(self, reason: str) -> None:
         """Cancel the running user flow and run ``pattern_internal_error``."""

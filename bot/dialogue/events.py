@@ -125,6 +125,13 @@ class HandoffRequested(Event):
     reason: str = "user_request"
 
 
+@dataclass(frozen=True)
+class HandoffWithdrawn(Event):
+    """The customer left the queue for a person and goes on with the bot."""
+
+    kind: ClassVar[str] = "handoff_withdrawn"
+
+
 _KINDS: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -141,6 +148,7 @@ _KINDS: dict[str, type[Event]] = {
         FlowInterrupted,
         FlowResumed,
         HandoffRequested,
+        HandoffWithdrawn,
     )
 }
 

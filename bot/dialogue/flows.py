@@ -106,6 +106,17 @@ class Flow:
                 names.update(step.value)
         return names
 
+    def resettable_slots(self) -> list[str]:
+        """Slots the flow collected or set that do not outlive it."""
+        keep = set(self.persisted_slots)
+        names: list[str] = []
+        for step in self.steps.values():
+            if step.kind == "collect" and step.reset_after_flow_ends:
+                names.append(step.value)
+            elif step.kind == "set_slots":
+                names.extend(step.value)
+        return [n for n in dict.fromkeys(names) if n not in keep]
+
 
 class _FlowParser:
     """Parses one flow's YAML mapping into a :class:`Flow`."""

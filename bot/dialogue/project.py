@@ -55,8 +55,8 @@ class Project:
         return path if path.exists() else None
 
     def user_flows(self) -> list[Flow]:
-        """Flows that are not patterns."""
-        return [f for f in self.flows.values() if not f.is_pattern]
+        """The bot's own flows: neither patterns nor built-in flows."""
+        return [f for f in self.flows.values() if not f.is_pattern and f.path != str(DEFAULTS)]
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from bot.dialogue.events import BotUttered
 
 if TYPE_CHECKING:
     from bot.dialogue.answer import Answer
+    from bot.dialogue.desk import Desk
     from bot.dialogue.events import Event
     from bot.dialogue.state import DialogueState
 
@@ -26,6 +27,9 @@ class TurnResult:
         handoff_reason: Set when the conversation goes to a human.
         citations: Knowledge-base passages an answer used.
         answer: The answerer's answer, for an open-ended turn.
+        desk: What the handoff saw of the support desk, when the turn handed off.
+        withdrawn: The customer left the queue for a person (back to the bot).
+        followup_email: The address the customer left for an email follow-up.
     """
 
     events: list[Event]
@@ -36,6 +40,9 @@ class TurnResult:
     handoff_reason: str | None = None
     citations: tuple[str, ...] = ()
     answer: Answer | None = None
+    desk: Desk | None = None
+    withdrawn: bool = False
+    followup_email: str | None = None
 
     @property
     def replies(self) -> list[BotUttered]:

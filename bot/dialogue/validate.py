@@ -21,6 +21,7 @@ BUILTIN_ACTIONS = frozenset(
         "action_cancel_flow",
         "action_correct_flow_slot",
         "action_human_handoff",
+        "action_handoff_email",
         "action_trigger_chitchat",
         "action_clean_stack",
         "action_restart",

@@ -266,3 +266,13 @@ async def audit_entries(conn: AsyncConnection, limit: int) -> list[dict[str, Any
 async def count_agents(conn: AsyncConnection) -> int:
     """How many agents exist."""
     return int((await conn.execute(select(func.count()).select_from(AGENTS))).scalar_one())
+
+
+async def staffing(conn: AsyncConnection) -> tuple[int, int]:
+    """How many agents are enabled, and how many of them are online."""
+    a = AGENTS.c
+    query = select(func.count(), func.count().filter(a.presence == "online")).where(
+        a.disabled.is_(False)
+    )
+    enabled, online = (await conn.execute(query)).one()
+    return int(enabled), int(online)

@@ -154,10 +154,38 @@ class ConsoleStore:
         """Return the newest audit rows."""
         return await self._call(cq.audit_entries, limit=limit)
 
+    async def staffing(self) -> tuple[int, int]:
+        """How many agents are enabled, and how many of them are online."""
+        return await self._call(cq.staffing)
+
     # The inbox.
-    async def hand_off(self, conversation_id: int, reason: str) -> bool:
+    async def hand_off(
+        self,
+        conversation_id: int,
+        reason: str,
+        followup_email: str | None = None,
+        notified: bool = False,
+    ) -> bool:
         """Human mode plus an open inbox row, in one transaction; whether it is new."""
-        return await self._call(iq.hand_off, conversation_id=conversation_id, reason=reason)
+        return await self._call(
+            iq.hand_off,
+            conversation_id=conversation_id,
+            reason=reason,
+            followup_email=followup_email,
+            notified=notified,
+        )
+
+    async def queue_entry(self, conversation_id: int) -> Row | None:
+        """The open inbox row's ``assignee_id`` and ``followup_email``."""
+        return await self._call(iq.queue_entry, conversation_id=conversation_id)
+
+    async def set_followup(self, conversation_id: int, email: str) -> bool:
+        """Send an agent's replies to ``email``."""
+        return await self._call(iq.set_followup, conversation_id=conversation_id, email=email)
+
+    async def withdraw(self, conversation_id: int) -> bool:
+        """Take an unclaimed conversation out of the queue, back to the bot."""
+        return await self._call(iq.withdraw, conversation_id=conversation_id)
 
     async def claim(self, conversation_id: int, agent_id: int) -> tuple[bool, Row | None]:
         """Claim race-safely; return (won, assignee)."""

@@ -30,11 +30,26 @@ _REOPEN = {
     "csat": None,
     "csat_requested_at": None,
     "notified_at": None,
+    "followup_email": None,
 }
 
 
-async def hand_off(conn: AsyncConnection, conversation_id: int, reason: str) -> bool:
+async def hand_off(
+    conn: AsyncConnection,
+    conversation_id: int,
+    reason: str,
+    followup_email: str | None = None,
+    notified: bool = False,
+) -> bool:
     """Put the conversation in human mode and open (or reopen) its inbox row.
+
+    Args:
+        conn: The transaction.
+        conversation_id: The conversation.
+        reason: Why it goes to a person.
+        followup_email: Where an agent's reply goes by email (the sender's
+            address on the email channel), when nobody could take it now.
+        notified: The customer was told already where the request stands.
 
     Returns:
         Whether a row was opened; an open row only gets the new reason.
@@ -44,6 +59,9 @@ async def hand_off(conn: AsyncConnection, conversation_id: int, reason: str) -> 
     row = (
         await conn.execute(select(i.status).where(i.conversation_id == conversation_id))
     ).one_or_none()
+    extra: dict[str, Any] = {"notified_at": now} if notified else {}
+    if followup_email is not None:
+        extra["followup_email"] = followup_email
     if row is None:
         await conn.execute(
             INBOX.insert().values(
@@ -52,14 +70,55 @@ async def hand_off(conn: AsyncConnection, conversation_id: int, reason: str) -> 
                 handoff_at=now,
                 updated_at=now,
                 status="open",
+                **extra,
             )
         )
         return True
     values: dict[str, Any] = {"handoff_reason": reason, "updated_at": now}
     if row.status != "open":
         values.update(_REOPEN, handoff_at=now)
+    values.update(extra)
     await conn.execute(update(INBOX).where(i.conversation_id == conversation_id).values(**values))
     return row.status != "open"
+
+
+async def queue_entry(conn: AsyncConnection, conversation_id: int) -> dict[str, Any] | None:
+    """The open inbox row's ``assignee_id`` and ``followup_email``, or ``None``."""
+    i = INBOX.c
+    query = select(i.assignee_id, i.followup_email).where(
+        i.conversation_id == conversation_id, i.status == "open"
+    )
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+async def set_followup(conn: AsyncConnection, conversation_id: int, email: str) -> bool:
+    """Send an agent's replies to ``email``; ``False`` if the row is not open."""
+    i = INBOX.c
+    result = await conn.execute(
+        update(INBOX)
+        .where(i.conversation_id == conversation_id, i.status == "open")
+        .values(followup_email=email, updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+async def withdraw(conn: AsyncConnection, conversation_id: int) -> bool:
+    """Take an unclaimed conversation out of the queue and give it back to the bot.
+
+    Returns:
+        ``False`` if an agent claimed it meanwhile (it stays with them).
+    """
+    i, now = INBOX.c, utcnow()
+    result = await conn.execute(
+        update(INBOX)
+        .where(i.conversation_id == conversation_id, i.status == "open", i.assignee_id.is_(None))
+        .values(status="withdrawn", updated_at=now)  # not resolved: no resolution time
+    )
+    if result.rowcount != 1:
+        return False
+    await set_mode(conn, conversation_id, "bot")
+    return True
 
 
 async def claim(
@@ -163,6 +222,7 @@ def _summary_query() -> Any:
         i.first_human_reply_at,
         i.resolved_at,
         i.csat,
+        i.followup_email,
         AGENTS.c.name.label("assignee_name"),
         last.c.text.label("last_text"),
         last.c.direction.label("last_direction"),

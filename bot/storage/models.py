@@ -137,7 +137,7 @@ class Turn(Base):
     __tablename__ = "turns"
     __table_args__ = (
         UniqueConstraint("inbound_message_id"),
-        CheckConstraint("route IN ('flow', 'local', 'cloud', 'human')", name="route"),
+        CheckConstraint("route IN ('flow', 'extractive', 'local', 'cloud', 'human')", name="route"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -271,11 +271,20 @@ class LoginFailure(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+#: An inbox row is ``open`` (queued or with an agent), ``resolved`` by an agent,
+#: or ``withdrawn`` by a customer who went back to the bot before anyone claimed it.
+INBOX_STATUSES = ("open", "resolved", "withdrawn")
+
+
 class InboxRow(Base):
     """A conversation handed to people: its queue position, owner and outcome."""
 
     __tablename__ = "inbox"
-    __table_args__ = (CheckConstraint("status IN ('open', 'resolved')", name="status"),)
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in INBOX_STATUSES) + ")", name="status"
+        ),
+    )
 
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="open")
@@ -290,6 +299,7 @@ class InboxRow(Base):
     csat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     csat_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
     notified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    followup_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

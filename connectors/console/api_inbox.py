@@ -124,7 +124,11 @@ async def reply(request: web.Request) -> web.Response:
     state, cid, agent = request.app[STATE], _conversation_id(request), agent_of(request)
     text = text_field(await json_body(request), "text")
     await _claim(state, cid, agent)
-    meta = {"agent": {"id": agent["id"], "name": agent["name"]}}
+    meta: Json = {"agent": {"id": agent["id"], "name": agent["name"]}}
+    summary = await _summary(state, cid)
+    if summary["followup_email"] and summary["channel"] != "email":
+        # Waiting for an email follow-up: the email connector sends it there.
+        meta.update(deliver_via="email", email_to=summary["followup_email"])
     outbound = await state.ctx.push(cid, {"text": text, "metadata": meta})
     handoff_at = await state.db.first_reply(cid)
     if handoff_at is not None:

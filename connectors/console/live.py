@@ -78,7 +78,7 @@ class Relay:
             return
         summary = summary_json(row)
         self.state.publish({"type": "conversation", "conversation": summary})
-        handoff = stored.direction == "out" and stored.metadata.get("response") == HANDOFF_RESPONSE
+        handoff = stored.direction == "out" and _handoff_reply(stored.metadata)
         if handoff and summary["status"] == "open":
             self.state.publish({"type": "handoff", "conversation": summary})
             await self._on_handoff(summary)
@@ -99,5 +99,11 @@ class Relay:
 def _is_handoff(event: Json) -> bool:
     """Whether a bus message event is the bot's handoff reply."""
     metadata = event.get("metadata")
-    response = metadata.get("response") if isinstance(metadata, dict) else None
-    return event.get("direction") == "out" and response == HANDOFF_RESPONSE
+    if event.get("direction") != "out" or not isinstance(metadata, dict):
+        return False
+    return _handoff_reply(metadata)
+
+
+def _handoff_reply(metadata: Json) -> bool:
+    """Whether a reply's metadata marks the bot's handoff message (whatever its response)."""
+    return metadata.get("handoff") is True or metadata.get("response") == HANDOFF_RESPONSE

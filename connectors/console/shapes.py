@@ -72,6 +72,7 @@ def summary_json(row: Json, now: datetime | None = None) -> Json:
         "wait_s": (now - row["handoff_at"]).total_seconds() if waiting else None,
         "csat": row.get("csat"),
         "subject": _subject(row["customer_metadata"]),
+        "followup_email": row.get("followup_email") if row["status"] == "open" else None,
     }
 
 

@@ -68,6 +68,8 @@ class EmailConfig(_Section):
         address: Our address: the From of replies; mail from it is ignored.
         display_name: The From display name of bot replies (an agent's reply
             shows the agent's name instead).
+        followup_subject: The subject of an agent's reply by email to a
+            customer of another channel who left an address for it.
         poll_interval_s: Seconds between mailbox scans (and the longest IDLE).
         idle: Wait with IMAP IDLE when the server supports it, else poll.
         max_attachment_bytes: Larger attachments are noted as too large.
@@ -81,6 +83,7 @@ class EmailConfig(_Section):
     enabled: bool = False
     address: str = ""
     display_name: str = "Helpline"
+    followup_subject: str = "Your question to our support team"
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     poll_interval_s: float = Field(default=60.0, gt=0)

@@ -144,12 +144,19 @@ class EmailConnector(Service):
         """
         try:
             stored = await self.ctx.store.message(int(message.metadata["message_id"]))
-            original = await self._original(stored)
+            followup = message.channel != CHANNEL
+            original = None if followup else await self._original(stored)
         except StorageError as exc:
             raise DeliveryError(f"the reply's context cannot be read: {exc}") from exc
         email_meta: dict[str, Any] = original.metadata.get("email", {}) if original else {}
-        recipient = email_meta.get("reply_to") or email_meta.get("from")
-        if not recipient:
+        if followup:
+            # An agent's reply to a customer of another channel who left this
+            # address: a new mail, not a reply in a thread.
+            email_meta = {"subject": self.config.followup_subject}
+            recipient = message.metadata.get("email_to")
+        else:
+            recipient = email_meta.get("reply_to") or email_meta.get("from")
+        if not isinstance(recipient, str) or not recipient:
             raise DeliveryError("the conversation has no email address", permanent=True)
         agent = message.metadata.get("agent")
         agent_name = agent.get("name") if isinstance(agent, dict) else None
@@ -157,10 +164,12 @@ class EmailConnector(Service):
             from_name=str(agent_name or self.config.display_name),
             from_addr=self.config.address,
             to=recipient,
-            subject=reply_subject(email_meta.get("subject", "")),
+            subject=email_meta["subject"]
+            if followup
+            else reply_subject(email_meta.get("subject", "")),
             message_id=our_message_id(stored, self.config.domain),
             in_reply_to=_msg_id(email_meta.get("message_id")),
-            references=thread_references(email_meta),
+            references=thread_references(email_meta) if not followup else [],
             date=datetime.now(UTC),
             automatic=agent_name is None,
         )

@@ -94,10 +94,15 @@ async def test_recover_runs_messages_stored_before_a_crash(project: Project, sto
     assert await manager.recover() == 0
 
 
-async def test_human_mode_keeps_the_bot_silent(project: Project, store: Store) -> None:
+async def test_a_claimed_conversation_keeps_the_bot_silent(project: Project, store: Store) -> None:
     manager = make_manager(project, store)
+    agent = await manager.console.create_agent("ana@helpline.test", "Ana", "agent", "x")
+    await manager.console.update_agent(agent["id"], {"presence": "online"})
     replies = await manager.handle(msg("/human_handoff"))
     assert "connecting you" in replies[0].text.lower()
+    assert replies[0].metadata["handoff"] is True
+    conv = await store.conversation("test", "c1", "customer")
+    assert (await manager.console.claim(conv.id, agent["id"]))[0]
     assert await manager.handle(msg("hello?")) == []
     conv = await store.conversation("test", "c1", "customer")
     assert conv.mode == "human"

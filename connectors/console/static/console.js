@@ -205,6 +205,7 @@
       mid.appendChild(reason);
     }
     if (summary.assignee) mid.appendChild(el("span", "assignee", "→ " + summary.assignee.name));
+    if (summary.followup_email) mid.appendChild(followupTag(summary));
     if (summary.status === "resolved") mid.appendChild(el("span", "resolved-tag", "resolved"));
     item.appendChild(mid);
     if (summary.subject) item.appendChild(el("div", "item-subject", summary.subject));
@@ -333,6 +334,15 @@
     }).catch(fail);
   }
 
+  // Nobody could take it when it was handed off: the customer waits for an
+  // email, and an agent's reply goes out by email (to this address).
+  function followupTag(summary) {
+    var tag = el("span", "followup-tag", "waiting for email follow-up");
+    tag.dataset.followup = summary.followup_email;
+    tag.title = "Replies go by email to " + summary.followup_email;
+    return tag;
+  }
+
   function renderHeader() {
     var c = state.current;
     $("thread-name").textContent = customerName(c);
@@ -348,6 +358,7 @@
     }
     if (c.subject) meta.appendChild(el("span", "subject", c.subject));
     if (c.assignee) meta.appendChild(el("span", "assignee", "Assigned to " + c.assignee.name));
+    if (c.followup_email) meta.appendChild(followupTag(c));
     if (c.status === "resolved") meta.appendChild(el("span", "resolved-tag", "resolved"));
 
     var open = c.status === "open";
@@ -515,6 +526,7 @@
     fact(facts, "Handed over", clock(c.handoff_at));
     fact(facts, "Waiting", duration(waitNow(c, state.currentLoadedAt)), "fact-wait");
     fact(facts, "Assignee", c.assignee ? c.assignee.name : "nobody");
+    if (c.followup_email) fact(facts, "Reply by email to", c.followup_email);
     fact(facts, "Conversation", "#" + c.id);
   }
 

@@ -16,6 +16,7 @@ import re
 import shutil
 from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
@@ -39,6 +40,15 @@ pytestmark = [
 ]
 ASK = "What is your order number?"
 HANDOFF = "I'm connecting you with a person. Someone will be with you shortly."
+ASK_EMAIL = (
+    "No one from our team is available right now, but your request is in their queue. "
+    "If you'd like the answer by email, type your email address; otherwise just say no."
+)
+EMAIL_SAVED = (
+    "Thanks! We'll reply to {}. Your request stays in the queue in case someone comes online first."
+)
+EMAIL_LATER = "No one from our team is available right now."
+ANYTHING_ELSE = "Is there anything else I can help you with?"
 XSS = ["<script>window.__xss=1</script>", '<img src=x onerror="window.__xss=1">']
 expect.set_options(timeout=20_000)  # a hang guard for a busy machine, not a timing check
 
@@ -101,9 +111,15 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 # ------------------------------------------------------------------ the agent
 async def agent_console(
-    browser: Browser, desk: Desk | MailDesk, init_scripts: tuple[str, ...] = ()
+    browser: Browser,
+    desk: Desk | MailDesk,
+    init_scripts: tuple[str, ...] = (),
+    presence: str = "online",
 ) -> Page:
-    """Sign in to the console as the agent in a fresh context (laptop-sized)."""
+    """Sign in to the console as the agent in a fresh context (laptop-sized).
+
+    The agent then sets ``presence``: online, the bot promises customers a person.
+    """
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
     await context.grant_permissions(["notifications"], origin=desk.base)
     for script in (NOTIFICATION_SPY, CSP_SPY, *init_scripts):
@@ -117,6 +133,10 @@ async def agent_console(
     await expect(page).to_have_url(re.compile(r"/console$"))
     await expect(page.locator("body")).to_have_attribute("data-connection", "open")
     await expect(page.locator("#me-name")).to_have_text(AGENT_NAME)
+    toggle = page.locator("#presence")
+    if await toggle.get_attribute("data-presence") != presence:
+        await toggle.click()
+    await expect(toggle).to_have_attribute("data-presence", presence)
     return page
 
 
@@ -383,4 +403,42 @@ async def test_email_round_trip(browser: Browser, mail_desk: MailDesk) -> None:
     assert await agent.evaluate("document.querySelectorAll('#list img, #thread img').length") == 0
     assert await agent.evaluate("typeof window.__xss") == "undefined"
     await agent.screenshot(path=ARTIFACTS / "email-conversation.png")
+    await agent.context.close()
+
+
+async def test_nobody_online_the_customer_leaves_an_email(
+    browser: Browser, mail_desk: MailDesk
+) -> None:
+    desk, address = mail_desk, "dana@example.com"
+    agent = await agent_console(browser, desk, presence="away")
+    url = f"{desk.base}/webhooks/rest/webhook"
+    async with aiohttp.ClientSession() as http:
+
+        async def rest(text: str) -> list[str]:
+            async with http.post(url, json={"sender": "dana", "message": text}) as response:
+                return [m["text"] for m in await response.json()]
+
+        assert await rest("/human_handoff") == [ASK_EMAIL]
+        assert await rest(address) == [EMAIL_SAVED.format(address), ANYTHING_ELSE]
+
+    item = agent.locator("#list .item[data-channel='rest']")
+    await expect(item.locator(".followup-tag")).to_have_text("waiting for email follow-up")
+    await item.click()
+    await expect(agent.locator("#thread-meta .followup-tag")).to_be_visible()
+    await expect(agent.locator("#facts")).to_contain_text(address)
+    await agent.screenshot(path=ARTIFACTS / "email-followup.png")
+    # The agent's reply goes out by email to the address the customer left.
+    await claim_and_reply(agent, "Hello Dana, Ana here.")
+    answer = await eventually(
+        lambda: [m for m in desk.sink.to(address) if "Hello Dana" in text_of(m)]
+    )
+    assert AGENT_NAME in str(answer[0]["From"])
+    assert answer[0]["Subject"] == "Your question to our support team"
+
+    # On the email channel the sender's address is the follow-up: no question.
+    erin = "erin@example.com"
+    await asyncio.to_thread(desk.dovecot.append, desk.mailbox, mail("/human_handoff", sender=erin))
+    await eventually(lambda: [m for m in desk.sink.to(erin) if EMAIL_LATER in text_of(m)])
+    tag = agent.locator("#list .item[data-channel='email'] .followup-tag")
+    await expect(tag).to_have_attribute("data-followup", erin)
     await agent.context.close()
