@@ -40,7 +40,7 @@ async def test_upgrade_is_idempotent_and_reaches_head(db_url: str) -> None:
     async with Store(db_url) as store:
         await store.upgrade()
     revision = await _on_connection(db_url, current_revision)
-    assert revision == head_revision() == "0006"
+    assert revision == head_revision() == "0007"
 
 
 async def test_upgrade_creates_every_model_table(db_url: str) -> None:

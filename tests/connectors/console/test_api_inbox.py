@@ -262,7 +262,7 @@ async def test_stats_on_a_known_dataset(client: TestClient[Any, Any]) -> None:
     stats = await boss.get("/stats")
     assert stats["containment_rate"] == pytest.approx(2 / 3)
     # The handoff turn and the CSAT answer are human turns.
-    assert stats["routes"] == {"flow": 2, "local": 0, "cloud": 0, "human": 2}
+    assert stats["routes"] == {"flow": 2, "extractive": 0, "local": 0, "cloud": 0, "human": 2}
     assert stats["handoffs_by_reason"] == {"user_request": 1}
     assert stats["csat"] == {"count": 1, "average": 5.0}
     assert stats["time_to_first_human_reply_s"]["count"] == 1
