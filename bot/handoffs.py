@@ -116,7 +116,12 @@ class HandoffDesk:
         """Put in the inbox what the turn decided."""
         if result.withdrawn:
             await self.console.withdraw(conv.id)
-        if result.handoff_reason is not None:
+        if result.handoff_reason is not None and _nobody_could_answer(result):
+            # No agent account and no way to reach the customer by email: a
+            # queue nobody can open would only make every later answer end
+            # with "you're still in the queue". The bot keeps the conversation.
+            metrics.HANDOFFS.labels(result.handoff_reason).inc()
+        elif result.handoff_reason is not None:
             unstaffed = result.desk is not None and not result.desk.available
             sender = valid_email(conv.sender) if conv.channel == "email" and unstaffed else None
             # Human mode and the console's inbox row, in one transaction. A customer
@@ -127,6 +132,16 @@ class HandoffDesk:
             metrics.HANDOFFS.labels(result.handoff_reason).inc()
         if result.followup_email is not None:
             await self.console.set_followup(conv.id, result.followup_email)
+
+
+def _nobody_could_answer(result: TurnResult) -> bool:
+    desk = result.desk
+    return (
+        desk is not None
+        and desk.staffing == "no_agents"
+        and desk.followup == "none"
+        and result.followup_email is None
+    )
 
 
 def mark_handoff(result: TurnResult, replies: list[dict[str, Any]]) -> None:
