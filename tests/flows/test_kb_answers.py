@@ -39,3 +39,32 @@ async def test_a_kb_question_gets_a_quote_stored_as_an_extractive_turn(
     (turn,) = await store.turns(conv.id)
     assert turn["route"] == "extractive"
     assert turn["citations"] == ["password-and-account.md#2"]
+
+
+async def test_an_unsure_answer_with_nobody_to_take_it_says_both(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    # No agent account and no email connector (the defaults); nothing is sure enough.
+    (tmp_path / "helpline.yml").write_text(
+        f"bot:\n  path: {ROOT / 'flows'}\n"
+        f"storage:\n  url: sqlite+aiosqlite:///{tmp_path}/kb.db\n"
+        f"models:\n  cache_dir: {ROOT / 'var' / 'models'}\n"
+        "llm:\n  local_threshold: 0.99\n"
+    )
+    config = load_config(tmp_path / "helpline.yml")
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(config, Runtime(config)))
+    resp = await client.post(
+        "/webhooks/rest/webhook",
+        json={"sender": "kb", "message": "how many characters does a password need?"},
+    )
+    (reply,) = await resp.json()
+    assert reply["text"].startswith("I'm not sure enough to answer that from our help articles")
+    assert "no one from our team is available right now" in reply["text"]
+    # The next question is answered as usual, with no queue notice.
+    resp = await client.post(
+        "/webhooks/rest/webhook", json={"sender": "kb", "message": "where is my order?"}
+    )
+    assert [r["text"] for r in await resp.json()] == [
+        "What's your order number? You'll find it in your order confirmation email; it looks"
+        " like HL-12345."
+    ]
