@@ -141,7 +141,8 @@ async def test_followup_after_a_restart_runs_on_an_empty_stack(tmp_path: Path) -
 
     assert texts(result) == ["Hello!"]  # the followup's; the flow's own step never runs
     assert result.state.stack == []
-    assert result.state.slots == {"order_id": None, "tier": "basic"}
+    # handoff_email is the built-in slot of the email follow-up (bot.dialogue.desk).
+    assert result.state.slots == {"order_id": None, "tier": "basic", "handoff_email": None}
 
 
 async def test_chained_followups_stop_at_the_limit(tmp_path: Path) -> None:
@@ -162,7 +163,12 @@ async def test_all_slots_reset_keeps_initial_values_and_drops_unknown_slots(
 
     result = await run_turn(tmp_path, [answer], {"order_id": "A-1", "tier": "gold"})
 
-    assert result.state.slots == {"order_id": None, "tier": "basic", "extra": None}
+    assert result.state.slots == {
+        "order_id": None,
+        "tier": "basic",
+        "extra": None,
+        "handoff_email": None,
+    }
 
 
 @pytest.mark.parametrize(

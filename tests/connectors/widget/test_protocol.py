@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from bot.bus import conversation_topic
 from bot.runtime import NoNLU, Runtime
 from bot.server import RUNTIME, create_app
+from bot.storage.console_store import ConsoleStore
 from connectors.widget.config import DAYS
 from connectors.widget.identity import sign
 from tests.connectors.widget.support import (
@@ -166,6 +167,8 @@ async def test_a_second_tab_sees_the_conversation_live(connect: Callable[..., An
 async def test_pushed_agent_message_and_handoff_are_marked(
     client: TestClient[Any, Any], connect: Callable[..., Any]
 ) -> None:
+    # An agent account, so the handoff opens a queue (with none, the bot keeps it).
+    await ConsoleStore(runtime(client).store).create_agent("ana@example.com", "Ana", "agent", "x")
     sock = await connect()
     await sock.hello()
     await sock.send("/human_handoff")
