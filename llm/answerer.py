@@ -203,7 +203,6 @@ class LLMAnswerer:
                 confidence=confidence,
                 citations=extract.citations,
                 provider="extractive",
-                local_confidence=confidence,
             ), ""
         if self._local is None:
             reason = "local_unavailable"

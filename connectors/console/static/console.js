@@ -443,7 +443,7 @@
     var conf = [];
     if (message.local_confidence !== null && message.local_confidence !== undefined) conf.push("local " + fmtConfidence(message.local_confidence));
     if (message.cloud_confidence !== null && message.cloud_confidence !== undefined) conf.push("cloud " + fmtConfidence(message.cloud_confidence));
-    var generated = message.route === "local" || message.route === "cloud";
+    var generated = message.route === "extractive" || message.route === "local" || message.route === "cloud";
     if (!conf.length && generated && message.confidence !== null && message.confidence !== undefined) {
       conf.push("confidence " + fmtConfidence(message.confidence));
     }
